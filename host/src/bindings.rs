@@ -1,0 +1,17 @@
+//! Host-side bindings of the `grantbox:plugin` contract (generated from `wit/`).
+
+wasmtime::component::bindgen!({
+    path: "../wit",
+    world: "provider",
+    imports: { default: async | trappable },
+    exports: { default: async },
+    with: {
+        "grantbox:plugin/types.secret": crate::secret::SecretEntry,
+    },
+});
+
+/// The contract version this host implements.
+pub const CONTRACT_VERSION: &str = "0.1.0";
+
+/// The name of the interface every plugin exports, without version.
+pub const PROVIDER_INTERFACE: &str = "grantbox:plugin/oauth-provider";

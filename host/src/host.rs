@@ -1,0 +1,219 @@
+//! [`Host`]: the entry point for embedders.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use crate::egress::EgressPolicy;
+use crate::error::{Error, Result};
+use crate::limits::Limits;
+use crate::plugin::{self, CompileCache, LoadFailure, LoadReport, LoadedPlugin, PluginInfo};
+use crate::provider::{Provider, ProviderConfig};
+use crate::runtime::Runtime;
+
+/// The grantbox host: loads provider plugins and runs token operations through them.
+///
+/// Cheap to clone; clones share plugins, engine and HTTP client.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), grantbox_host::Error> {
+/// use grantbox_host::{EgressPolicy, GrantType, Host, ProviderConfig, SecretString};
+///
+/// let host = Host::builder()
+///     .egress(EgressPolicy::default())
+///     .cache_dir("/var/cache/grantbox")
+///     .build()?;
+/// let report = host.load_plugin_dir("/usr/lib/grantbox/plugins").await?;
+/// for failure in &report.failed {
+///     eprintln!("{}: {}", failure.source, failure.error);
+/// }
+/// let provider = host.provider(
+///     ProviderConfig::new("acme", "generic")
+///         .grant(GrantType::ClientCredentials)
+///         .scopes(["read"])
+///         .setting("token_url", "https://auth.acme.example/oauth/token")
+///         .setting("client_id", "my-client")
+///         .secret("client_secret", SecretString::from(std::env::var("ACME_SECRET").unwrap_or_default())),
+/// )?;
+/// let token = provider.fetch_token().await?;
+/// # let _ = token; Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Host {
+    inner: Arc<HostInner>,
+}
+
+pub(crate) struct HostInner {
+    pub(crate) runtime: Arc<Runtime>,
+    cache: Option<CompileCache>,
+    plugins: RwLock<BTreeMap<String, Arc<LoadedPlugin>>>,
+}
+
+/// Builds a [`Host`].
+#[derive(Debug, Default)]
+pub struct HostBuilder {
+    limits: Limits,
+    egress: EgressPolicy,
+    cache_dir: Option<PathBuf>,
+}
+
+impl HostBuilder {
+    /// Sets the limits for plugin calls.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Sets the operator's egress policy (default: any `https` origin, no private addresses).
+    pub fn egress(mut self, egress: EgressPolicy) -> Self {
+        self.egress = egress;
+        self
+    }
+
+    /// Caches compiled plugins in `dir` (created with mode 0700), so a restart does not
+    /// recompile them.
+    pub fn cache_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.cache_dir = Some(dir.into());
+        self
+    }
+
+    /// Creates the host (engine, instance pool, HTTP client). No plugin is loaded yet.
+    pub fn build(self) -> Result<Host> {
+        let cache = self.cache_dir.map(CompileCache::new).transpose()?;
+        let runtime = Arc::new(Runtime::new(self.limits, self.egress)?);
+        Ok(Host {
+            inner: Arc::new(HostInner {
+                runtime,
+                cache,
+                plugins: RwLock::new(BTreeMap::new()),
+            }),
+        })
+    }
+}
+
+impl Host {
+    /// Starts building a host.
+    pub fn builder() -> HostBuilder {
+        HostBuilder::default()
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> &Limits {
+        &self.inner.runtime.limits
+    }
+
+    /// Loads a plugin from component bytes; `source` names it in messages.
+    pub async fn load_plugin_bytes(&self, source: &str, bytes: Vec<u8>) -> Result<PluginInfo> {
+        let loaded = plugin::load(&self.inner.runtime, self.inner.cache.as_ref(), source, bytes).await?;
+        let info = loaded.info.clone();
+        let mut plugins = self
+            .inner
+            .plugins
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(existing) = plugins.get(&info.metadata.id) {
+            return Err(Error::PluginLoad {
+                source_name: source.to_owned(),
+                reason: format!(
+                    "duplicate plugin id `{}`: already loaded from {}",
+                    info.metadata.id, existing.info.source
+                ),
+            });
+        }
+        tracing::info!(plugin = %info.metadata.id, version = %info.metadata.version, source, from_cache = info.from_cache, "plugin loaded");
+        plugins.insert(info.metadata.id.clone(), Arc::new(loaded));
+        Ok(info)
+    }
+
+    /// Loads a plugin file.
+    pub async fn load_plugin_file(&self, path: impl AsRef<Path>) -> Result<PluginInfo> {
+        let path = path.as_ref();
+        let bytes = tokio::fs::read(path).await.map_err(|source| Error::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        self.load_plugin_bytes(&path.display().to_string(), bytes).await
+    }
+
+    /// Loads every `*.wasm` file of a directory (in name order). A broken file is reported
+    /// in [`LoadReport::failed`] while the others load; only an unreadable directory is an
+    /// error.
+    pub async fn load_plugin_dir(&self, dir: impl AsRef<Path>) -> Result<LoadReport> {
+        let dir = dir.as_ref();
+        let io = |source| Error::Io {
+            path: dir.to_owned(),
+            source,
+        };
+        let mut entries = tokio::fs::read_dir(dir).await.map_err(io)?;
+        let mut files = Vec::new();
+        while let Some(entry) = entries.next_entry().await.map_err(io)? {
+            let path = entry.path();
+            if path.extension().is_some_and(|e| e == "wasm") {
+                files.push(path);
+            }
+        }
+        files.sort();
+        Ok(self.load_plugin_files(&files).await)
+    }
+
+    /// Loads several plugin files; failures are collected, not fatal.
+    pub async fn load_plugin_files(&self, files: &[PathBuf]) -> LoadReport {
+        let mut report = LoadReport::default();
+        for path in files {
+            match self.load_plugin_file(path).await {
+                Ok(info) => report.loaded.push(info),
+                Err(error) => {
+                    tracing::warn!(path = %path.display(), %error, "plugin refused");
+                    report.failed.push(LoadFailure {
+                        source: path.display().to_string(),
+                        error,
+                    });
+                }
+            }
+        }
+        report
+    }
+
+    /// The loaded plugins, by id.
+    pub fn plugins(&self) -> Vec<PluginInfo> {
+        self.inner
+            .plugins
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .values()
+            .map(|p| p.info.clone())
+            .collect()
+    }
+
+    /// A loaded plugin's information.
+    pub fn plugin(&self, id: &str) -> Option<PluginInfo> {
+        self.loaded(id).map(|p| p.info.clone())
+    }
+
+    fn loaded(&self, id: &str) -> Option<Arc<LoadedPlugin>> {
+        self.inner
+            .plugins
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(id)
+            .cloned()
+    }
+
+    /// Validates a provider configuration against its plugin and returns a provider ready
+    /// for token operations. Unknown, missing and mistyped settings are errors naming the
+    /// field.
+    pub fn provider(&self, config: ProviderConfig) -> Result<Provider> {
+        let plugin = self
+            .loaded(&config.plugin)
+            .ok_or_else(|| Error::UnknownPlugin(config.plugin.clone()))?;
+        Provider::new(Arc::clone(&self.inner), plugin, config)
+    }
+}
+
+impl std::fmt::Debug for Host {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Host")
+            .field("plugins", &self.plugins().iter().map(|p| p.metadata.id.clone()).collect::<Vec<_>>())
+            .finish()
+    }
+}

@@ -1,0 +1,103 @@
+//! On-disk cache of compiled plugins, keyed by component hash and engine compatibility.
+//!
+//! Compiling a component with Cranelift takes tens of milliseconds or more; deserializing
+//! the precompiled artefact takes microseconds. Precompiled artefacts are native code and
+//! are loaded with `unsafe` [`Component::deserialize_file`], so the cache only ever reads
+//! files it wrote itself: a directory created with mode 0700, file names derived from the
+//! SHA-256 of the component and a hash of the engine's compatibility settings.
+
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use wasmtime::Engine;
+use wasmtime::component::Component;
+
+use crate::error::{Error, Result};
+
+/// A directory of compiled plugins.
+#[derive(Debug, Clone)]
+pub struct CompileCache {
+    dir: PathBuf,
+}
+
+impl CompileCache {
+    /// Uses (and creates, with mode 0700) `dir`.
+    pub fn new(dir: impl Into<PathBuf>) -> Result<Self> {
+        let dir = dir.into();
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            builder.mode(0o700);
+        }
+        builder.create(&dir).map_err(|source| Error::Io {
+            path: dir.clone(),
+            source,
+        })?;
+        Ok(Self { dir })
+    }
+
+    /// The cache directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn path(&self, engine: &Engine, sha256: &str) -> PathBuf {
+        let mut h = DefaultHasher::new();
+        engine.precompile_compatibility_hash().hash(&mut h);
+        self.dir.join(format!("{sha256}-{:016x}.cwasm", h.finish()))
+    }
+
+    /// The compiled component for `bytes` (whose hash is `sha256`): from the cache when
+    /// present and valid, otherwise compiled and stored. Returns whether it was a hit.
+    pub(crate) fn get_or_compile(
+        &self,
+        engine: &Engine,
+        sha256: &str,
+        bytes: &[u8],
+    ) -> std::result::Result<(Component, bool), String> {
+        let path = self.path(engine, sha256);
+        if path.is_file() {
+            // SAFETY: the file is in the host's own cache directory and named after the
+            // hash of the component and of the engine's settings; the host wrote it.
+            match unsafe { Component::deserialize_file(engine, &path) } {
+                Ok(c) => return Ok((c, true)),
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "discarding unusable cache entry");
+                    let _ = std::fs::remove_file(&path);
+                }
+            }
+        }
+        let component = Component::new(engine, bytes).map_err(|e| format!("{e:#}"))?;
+        match component.serialize() {
+            Ok(serialized) => {
+                if let Err(e) = write_atomically(&self.dir, &path, &serialized) {
+                    tracing::warn!(path = %path.display(), error = %e, "could not write the compile cache");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "could not serialize a compiled plugin"),
+        }
+        Ok((component, false))
+    }
+}
+
+fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = dir.join(format!(
+        ".tmp-{}-{}",
+        std::process::id(),
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("entry")
+    ));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut f = options.open(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
