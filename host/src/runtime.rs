@@ -11,12 +11,12 @@
 //!   empty (no variables, no arguments), stdin is empty, stdout is discarded and stderr is
 //!   captured (bounded) so a panic message can be reported;
 //! - `wasi:clocks/{wall-clock,monotonic-clock}` — reading the time (JWT `iat`/`exp`);
-//! - `wasi:random/{random,insecure,insecure-seed}` — randomness (nonces, `jti`);
-//! - `wasi:filesystem/{types,preopens}` — with **no preopened directory**, so no path can
-//!   be opened.
+//! - `wasi:random/{random,insecure,insecure-seed}` — randomness (nonces, `jti`, hash
+//!   map seeds).
 //!
-//! Nothing else: no sockets, no name lookup, no HTTP other than `http-outbound`. A plugin
-//! importing anything more is refused at load time, naming the import.
+//! Nothing else: no filesystem, no sockets, no name lookup, no HTTP other than
+//! `http-outbound`. A plugin importing anything more is refused at load time, naming the
+//! import.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -115,11 +115,9 @@ fn build_linker(engine: &Engine) -> Result<Linker<CallState>> {
 fn link(l: &mut Linker<CallState>) -> wasmtime::Result<()> {
     use wasmtime_wasi::cli::WasiCli;
     use wasmtime_wasi::clocks::WasiClocks;
-    use wasmtime_wasi::filesystem::WasiFilesystem;
-    use wasmtime_wasi::p2::bindings::{cli, clocks, filesystem, io, random};
+    use wasmtime_wasi::p2::bindings::{cli, clocks, io, random};
     use wasmtime_wasi::random::WasiRandom;
     use wasmtime_wasi::{WasiView, cli::WasiCliView, clocks::WasiClocksView};
-    use wasmtime_wasi::filesystem::WasiFilesystemView;
 
     io::error::add_to_linker::<CallState, HasIo>(l, |t| &mut t.table)?;
     io::poll::add_to_linker::<CallState, HasIo>(l, |t| &mut t.table)?;
@@ -142,9 +140,6 @@ fn link(l: &mut Linker<CallState>) -> wasmtime::Result<()> {
     random::random::add_to_linker::<CallState, WasiRandom>(l, |t| t.ctx().ctx.random())?;
     random::insecure::add_to_linker::<CallState, WasiRandom>(l, |t| t.ctx().ctx.random())?;
     random::insecure_seed::add_to_linker::<CallState, WasiRandom>(l, |t| t.ctx().ctx.random())?;
-
-    filesystem::types::add_to_linker::<CallState, WasiFilesystem>(l, CallState::filesystem)?;
-    filesystem::preopens::add_to_linker::<CallState, WasiFilesystem>(l, CallState::filesystem)?;
 
     bindings::Provider::add_to_linker::<CallState, wasmtime::component::HasSelf<CallState>>(
         l,
