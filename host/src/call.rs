@@ -201,19 +201,26 @@ impl PluginCall {
         }
         let stderr = String::from_utf8_lossy(&state.stderr.contents()).into_owned();
         let stderr = state.redactor.scrub(&stderr);
-        if let Some(trap) = err.downcast_ref::<wasmtime::Trap>() {
-            match trap {
-                wasmtime::Trap::StackOverflow => return PluginFault::StackOverflow,
-                wasmtime::Trap::Interrupt => return PluginFault::CpuLimit(state.limits.cpu_time),
-                _ => {}
-            }
+        let trap = err.downcast_ref::<wasmtime::Trap>().copied().or_else(|| {
+            err.chain()
+                .find_map(|cause| cause.downcast_ref::<wasmtime::Trap>().copied())
+        });
+        match trap {
+            Some(wasmtime::Trap::StackOverflow) => return PluginFault::StackOverflow,
+            Some(wasmtime::Trap::Interrupt) => return PluginFault::CpuLimit(state.limits.cpu_time),
+            _ => {}
         }
         if let Some(pos) = stderr.find("panicked at") {
             let msg: String = stderr[pos..].chars().take(1024).collect();
             return PluginFault::Panic(msg.trim().to_owned());
         }
-        let text = state.redactor.scrub(&format!("{err:#}"));
-        PluginFault::Trap(text.chars().take(2048).collect())
+        // The root cause names the trap; the wasm backtrace is for debugging only.
+        let text = match trap {
+            Some(t) => t.to_string(),
+            None => err.root_cause().to_string(),
+        };
+        tracing::debug!(plugin = %state.plugin, error = %state.redactor.scrub(&format!("{err:?}")), "plugin trap");
+        PluginFault::Trap(state.redactor.scrub(&text).chars().take(1024).collect())
     }
 }
 

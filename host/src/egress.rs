@@ -95,7 +95,12 @@ impl OriginPattern {
         } else if host.contains('*') {
             return Err(err("a wildcard is allowed only as a whole leading label (`*.example.com`)"));
         } else {
-            if url::Host::parse(&host).is_err() {
+            let valid = if host.contains(':') {
+                host.parse::<Ipv6Addr>().is_ok()
+            } else {
+                url::Host::parse(&host).is_ok()
+            };
+            if !valid {
                 return Err(err("host is not a valid name or IP address"));
             }
             HostPattern::Exact(host)

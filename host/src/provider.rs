@@ -653,3 +653,98 @@ impl Provider {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plugin::ConfigField;
+
+    fn field(name: &str, kind: FieldKind, required: bool, default: Option<&str>) -> ConfigField {
+        ConfigField {
+            name: name.into(),
+            kind,
+            required,
+            default: default.map(Into::into),
+            description: format!("the {name}"),
+        }
+    }
+
+    fn meta() -> PluginMetadata {
+        PluginMetadata {
+            id: "test".into(),
+            display_name: "Test".into(),
+            version: "1.0.0".into(),
+            description: String::new(),
+            grants: vec!["client_credentials".into(), "custom".into()],
+            custom_grants: vec!["jwt-bearer".into()],
+            hosts: vec!["{token_url}".into(), "https://{tenant}.login.example.com".into()],
+            config: vec![
+                field("token_url", FieldKind::Url, true, None),
+                field("tenant", FieldKind::Text, false, None),
+                field("client_secret", FieldKind::Secret, false, None),
+                field("use_json", FieldKind::Flag, false, Some("false")),
+                field("scope_separator", FieldKind::Text, false, Some(" ")),
+                field("extra_params", FieldKind::TextMap, false, None),
+            ],
+        }
+    }
+
+    fn err(config: ProviderConfig) -> String {
+        validate(&config, &meta()).expect_err("should fail").to_string()
+    }
+
+    #[test]
+    fn valid_config_gets_defaults() {
+        let cfg = ProviderConfig::new("acme", "test")
+            .setting("token_url", "https://auth.acme.example/token")
+            .secret("client_secret", SecretString::from("s3cret-value"));
+        let settings = validate(&cfg, &meta()).expect("valid");
+        let names: Vec<&str> = settings.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["token_url", "client_secret", "use_json", "scope_separator"]);
+        assert!(matches!(settings[2].1, SettingValue::Flag(false)));
+        assert!(!format!("{settings:?}").contains("s3cret-value"));
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let base = || ProviderConfig::new("acme", "test").setting("token_url", "https://a.example/t");
+        let e = err(ProviderConfig::new("acme", "test"));
+        assert!(e.contains("setting `token_url`: required"), "{e}");
+        let e = err(base().setting("tokn_url", "x"));
+        assert!(e.contains("setting `tokn_url`: plugin `test` has no such setting"), "{e}");
+        let e = err(ProviderConfig::new("acme", "test").setting("token_url", "ftp://x/"));
+        assert!(e.contains("setting `token_url`: `ftp://x/` is not an http or https URL"), "{e}");
+        let e = err(ProviderConfig::new("acme", "test").setting("token_url", "not a url"));
+        assert!(e.contains("setting `token_url`"), "{e}");
+        let e = err(base().setting("client_secret", "inline"));
+        assert!(e.contains("setting `client_secret`: expected a secret"), "{e}");
+        let e = err(base().setting("use_json", "yes"));
+        assert!(e.contains("setting `use_json`: expected true or false, got text"), "{e}");
+        let e = err(base().grant(GrantType::Password));
+        assert!(e.contains("setting `grant`: plugin `test` does not support grant `password`"), "{e}");
+        assert!(validate(&base().grant(GrantType::Custom("jwt-bearer".into())), &meta()).is_ok());
+    }
+
+    #[test]
+    fn declared_origins_are_templated_and_checked() {
+        let cfg = ProviderConfig::new("acme", "test")
+            .setting("token_url", "http://127.0.0.1:4000/oauth/token")
+            .setting("tenant", "contoso");
+        let settings = validate(&cfg, &meta()).expect("valid");
+        let origins = declared_origins("acme", &meta(), &settings).expect("origins");
+        let shown: Vec<String> = origins.iter().map(ToString::to_string).collect();
+        assert_eq!(shown, ["http://127.0.0.1:4000", "https://contoso.login.example.com"]);
+
+        let cfg = ProviderConfig::new("acme", "test")
+            .setting("token_url", "https://a.example/t")
+            .setting("tenant", "evil.example#");
+        let settings = validate(&cfg, &meta()).expect("valid");
+        let e = declared_origins("acme", &meta(), &settings).expect_err("refused").to_string();
+        assert!(e.contains("setting `tenant`"), "{e}");
+
+        // An unset field skips its pattern.
+        let cfg = ProviderConfig::new("acme", "test").setting("token_url", "https://a.example/t");
+        let settings = validate(&cfg, &meta()).expect("valid");
+        assert_eq!(declared_origins("acme", &meta(), &settings).expect("origins").len(), 1);
+    }
+}

@@ -1,1 +1,75 @@
-//! placeholder
+//! Support for grantbox's end-to-end tests: hosts wired to loopback, plugin paths, log
+//! capture.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use grantbox_host::{EgressPolicy, Host, Limits};
+
+pub use grantbox_plugin_artifacts as artifacts;
+pub use grantbox_token_server as token_server;
+
+/// Limits for tests: small enough that hostile plugins fail fast.
+pub fn test_limits() -> Limits {
+    Limits {
+        cpu_time: Duration::from_millis(300),
+        call_timeout: Duration::from_secs(20),
+        request_timeout: Duration::from_secs(5),
+        max_memory_bytes: 32 * 1024 * 1024,
+        ..Limits::default()
+    }
+}
+
+/// An egress policy that allows plain HTTP on loopback (the test servers' home).
+pub fn loopback_egress() -> EgressPolicy {
+    EgressPolicy::deny_all()
+        .allow("http://127.0.0.1:*")
+        .and_then(|p| p.allow("https://*"))
+        .map(|p| p.allow_private_network("127.0.0.0/8".parse().expect("a valid network")))
+        .expect("valid patterns")
+}
+
+/// A host allowed to reach loopback, with the generic plugin loaded.
+pub async fn host_with_generic() -> anyhow::Result<Host> {
+    let host = Host::builder()
+        .limits(test_limits())
+        .egress(loopback_egress())
+        .build()?;
+    host.load_plugin_file(artifacts::GENERIC).await?;
+    Ok(host)
+}
+
+/// A `tracing` writer that keeps everything written, for asserting on log output.
+#[derive(Clone, Default)]
+pub struct CapturedLogs(Arc<Mutex<Vec<u8>>>);
+
+impl CapturedLogs {
+    /// Everything logged so far.
+    pub fn contents(&self) -> String {
+        let bytes = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+}
+
+impl Write for CapturedLogs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for CapturedLogs {
+    type Writer = CapturedLogs;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}

@@ -2,7 +2,7 @@
 //!
 //! Compiling a component with Cranelift takes tens of milliseconds or more; deserializing
 //! the precompiled artefact takes microseconds. Precompiled artefacts are native code and
-//! are loaded with `unsafe` [`Component::deserialize_file`], so the cache only ever reads
+//! are loaded with `unsafe` [`Component::deserialize`], so the cache only ever reads
 //! files it wrote itself: a directory created with mode 0700, file names derived from the
 //! SHA-256 of the component and a hash of the engine's compatibility settings.
 
@@ -59,10 +59,13 @@ impl CompileCache {
         bytes: &[u8],
     ) -> std::result::Result<(Component, bool), String> {
         let path = self.path(engine, sha256);
-        if path.is_file() {
-            // SAFETY: the file is in the host's own cache directory and named after the
-            // hash of the component and of the engine's settings; the host wrote it.
-            match unsafe { Component::deserialize_file(engine, &path) } {
+        // Read into memory rather than `deserialize_file` (which maps the file): a file
+        // changed on disk while mapped would crash the process with SIGBUS.
+        if let Ok(serialized) = std::fs::read(&path) {
+            // SAFETY: the file is in the host's own cache directory (mode 0700) and named
+            // after the hash of the component and of the engine's settings; the host wrote
+            // it, atomically. wasmtime also checks the engine compatibility header.
+            match unsafe { Component::deserialize(engine, &serialized) } {
                 Ok(c) => return Ok((c, true)),
                 Err(e) => {
                     tracing::warn!(path = %path.display(), error = %e, "discarding unusable cache entry");

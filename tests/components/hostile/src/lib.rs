@@ -23,12 +23,22 @@ fn describe(r: &Result<Response, grantbox_sdk::http::Error>) -> String {
     }
 }
 
-fn recurse(depth: u64, pad: [u64; 16]) -> u64 {
+/// Unbounded recursion on the WebAssembly (native) stack: the host's `max_wasm_stack`.
+fn recurse(depth: u64) -> u64 {
+    if black_box(depth) == u64::MAX {
+        return 0;
+    }
+    black_box(recurse(depth + 1)) ^ depth
+}
+
+/// Unbounded recursion with large frames on the guest's shadow stack in linear memory: it
+/// runs off the bottom of the shadow stack into out-of-bounds memory.
+fn recurse_shadow(depth: u64, pad: [u64; 16]) -> u64 {
     let pad = black_box(pad);
     if black_box(depth) == u64::MAX {
         return pad[0];
     }
-    recurse(depth + 1, pad).wrapping_add(pad[(depth % 16) as usize])
+    recurse_shadow(depth + 1, pad).wrapping_add(pad[(depth % 16) as usize])
 }
 
 fn echo(settings: &Settings) -> String {
@@ -74,7 +84,7 @@ impl Provider for Hostile {
             custom_grants: vec![],
             hosts: vec!["https://declared.invalid".into(), "{allowed_url}".into()],
             config: vec![
-                ConfigField::required("mode", FieldKind::Text, "loop, memory, recursion, panic, undeclared-host, private-address, echo or ok"),
+                ConfigField::required("mode", FieldKind::Text, "loop, memory, recursion, shadow-stack, panic, undeclared-host, private-address, echo or ok"),
                 ConfigField::optional("target_url", FieldKind::Url, "An undeclared URL"),
                 ConfigField::optional("allowed_url", FieldKind::Url, "A declared URL"),
                 ConfigField::optional("client_id", FieldKind::Text, "Client id"),
@@ -99,7 +109,11 @@ impl Provider for Hostile {
                 }
             }
             "recursion" => {
-                let n = recurse(0, [7; 16]);
+                let n = recurse(0);
+                Err(OAuthError::protocol(format!("recursion ended: {n}")))
+            }
+            "shadow-stack" => {
+                let n = recurse_shadow(0, [7; 16]);
                 Err(OAuthError::protocol(format!("recursion ended: {n}")))
             }
             "panic" => panic!("hostile plugin panics on purpose"),

@@ -1,0 +1,1 @@
+pub async fn run() -> anyhow::Result<()> { anyhow::bail!("demo: not yet written") }

@@ -1,0 +1,256 @@
+//! The `grantbox` command: fetch tokens through provider plugins, inspect plugins, and run
+//! a self-contained demo.
+
+mod demo;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use grantbox_host::config::ConfigFile;
+use grantbox_host::plugin::{LoadReport, PluginInfo};
+use grantbox_host::{ExposeSecret, Host};
+
+/// grantbox: OAuth 2.0 tokens for outbound integrations, with provider quirks adapted by
+/// sandboxed WebAssembly plugins.
+#[derive(Parser, Debug)]
+#[command(name = "grantbox", version, about)]
+struct Cli {
+    /// Configuration file.
+    #[arg(long, short, global = true, env = "GRANTBOX_CONFIG", default_value = "grantbox.toml")]
+    config: PathBuf,
+    /// More log output (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
+    #[arg(long, short, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Log lines as JSON.
+    #[arg(long, global = true)]
+    log_json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Fetch an access token for a configured provider and print it.
+    Token {
+        /// Provider name (a `[providers.<name>]` table of the configuration).
+        provider: String,
+        /// Print the whole token set as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List or inspect plugins.
+    Plugins {
+        #[command(subcommand)]
+        command: PluginsCommand,
+    },
+    /// Check the configuration: load plugins and validate every provider.
+    Check,
+    /// Run a self-contained demo: start a local token server, load the bundled plugins and
+    /// fetch a token through the generic plugin (no account needed anywhere).
+    Demo,
+}
+
+#[derive(Subcommand, Debug)]
+enum PluginsCommand {
+    /// List loaded plugins.
+    List {
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a plugin's metadata: grants, hosts, configuration fields.
+    Inspect {
+        /// A loaded plugin's id, or a path to a `.wasm` component.
+        plugin: String,
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn init_tracing(verbose: u8, json: bool) {
+    use tracing_subscriber::EnvFilter;
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.verbose, cli.log_json);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Demo => demo::run().await,
+        Command::Token { provider, json } => {
+            let (cfg, host, _) = open(&cli.config).await?;
+            let provider = cfg.provider(&host, &provider)?;
+            let token = provider.fetch_token().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&token.to_json_revealing_secrets())?);
+            } else {
+                println!("{}", token.access_token.expose_secret());
+            }
+            Ok(())
+        }
+        Command::Check => {
+            let (cfg, host, report) = open(&cli.config).await?;
+            let mut failed = report.failed.len();
+            for p in &cfg.providers {
+                match cfg.provider(&host, &p.name) {
+                    Ok(_) => println!("provider {}: ok (plugin {})", p.name, p.plugin),
+                    Err(e) => {
+                        failed += 1;
+                        println!("provider {}: {e}", p.name);
+                    }
+                }
+            }
+            if failed > 0 {
+                bail!("{failed} problem(s) found");
+            }
+            println!("configuration ok: {} plugin(s), {} provider(s)", report.loaded.len(), cfg.providers.len());
+            Ok(())
+        }
+        Command::Plugins { command } => match command {
+            PluginsCommand::List { json } => {
+                let host = host_for_listing(&cli.config).await?;
+                let plugins = host.plugins();
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&plugins)?);
+                } else {
+                    for p in plugins {
+                        println!(
+                            "{:<12} {:<8} {:<28} {}",
+                            p.metadata.id, p.metadata.version, p.metadata.display_name, p.source
+                        );
+                    }
+                }
+                Ok(())
+            }
+            PluginsCommand::Inspect { plugin, json } => {
+                let info = if Path::new(&plugin).is_file() {
+                    let host = Host::builder().build()?;
+                    host.load_plugin_file(&plugin).await?
+                } else {
+                    let host = host_for_listing(&cli.config).await?;
+                    host.plugin(&plugin)
+                        .with_context(|| format!("no plugin with id `{plugin}` is loaded"))?
+                };
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&info)?);
+                } else {
+                    print_plugin(&info);
+                }
+                Ok(())
+            }
+        },
+    }
+}
+
+/// Loads the configuration and its plugins. Plugin failures are reported, not fatal.
+async fn open(path: &Path) -> Result<(ConfigFile, Host, LoadReport)> {
+    let cfg = ConfigFile::load(path)?;
+    let mut builder = Host::builder()
+        .limits(cfg.limits.clone())
+        .egress(cfg.egress.clone());
+    builder = builder.cache_dir(cfg.cache_dir.clone().unwrap_or_else(default_cache_dir));
+    let host = builder.build()?;
+    let report = load_plugins(&host, cfg.bundled_plugins, cfg.plugins_dir.as_deref(), &cfg.plugins).await?;
+    Ok((cfg, host, report))
+}
+
+/// For `plugins list|inspect`: the configuration's plugins if the file exists, else the
+/// bundled ones.
+async fn host_for_listing(path: &Path) -> Result<Host> {
+    if path.exists() {
+        return Ok(open(path).await?.1);
+    }
+    let host = Host::builder().cache_dir(default_cache_dir()).build()?;
+    load_plugins(&host, true, None, &[]).await?;
+    Ok(host)
+}
+
+async fn load_plugins(host: &Host, bundled: bool, dir: Option<&Path>, files: &[PathBuf]) -> Result<LoadReport> {
+    let mut report = LoadReport::default();
+    if bundled {
+        for (name, bytes) in grantbox_plugin_artifacts::bundled() {
+            let info = host
+                .load_plugin_bytes(&format!("bundled:{name}"), bytes.to_vec())
+                .await?;
+            report.loaded.push(info);
+        }
+    }
+    if let Some(dir) = dir {
+        let r = host.load_plugin_dir(dir).await?;
+        report.loaded.extend(r.loaded);
+        report.failed.extend(r.failed);
+    }
+    let r = host.load_plugin_files(files).await;
+    report.loaded.extend(r.loaded);
+    report.failed.extend(r.failed);
+    for f in &report.failed {
+        eprintln!("warning: {}", f.error);
+    }
+    Ok(report)
+}
+
+fn default_cache_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME") {
+        return PathBuf::from(dir).join("grantbox");
+    }
+    if let Some(home) = std::env::var_os("HOME") {
+        return PathBuf::from(home).join(".cache").join("grantbox");
+    }
+    std::env::temp_dir().join("grantbox-cache")
+}
+
+fn print_plugin(info: &PluginInfo) {
+    let m = &info.metadata;
+    println!("{} ({}) {}", m.display_name, m.id, m.version);
+    if !m.description.is_empty() {
+        println!("  {}", m.description);
+    }
+    println!("  source:   {}", info.source);
+    println!("  sha256:   {}", info.sha256);
+    println!("  contract: grantbox:plugin@{}", info.contract_version);
+    let mut grants = m.grants.clone();
+    grants.retain(|g| g != "custom");
+    grants.extend(m.custom_grants.iter().cloned());
+    println!("  grants:   {}", grants.join(", "));
+    println!("  hosts:    {}", m.hosts.join(", "));
+    println!("  settings:");
+    for f in &m.config {
+        let req = if f.required { "required" } else { "optional" };
+        let default = f.default.as_ref().map(|d| format!(", default {d:?}")).unwrap_or_default();
+        println!("    {:<26} {} ({req}{default}): {}", f.name, f.kind.describe(), f.description);
+    }
+}

@@ -1,0 +1,89 @@
+//! Loading plugins: broken files are reported by name while the others load; incompatible
+//! contract versions are refused; compiled code is cached on disk.
+
+use grantbox_e2e::{artifacts, loopback_egress, test_limits};
+use grantbox_host::{Error, Host};
+
+fn host() -> anyhow::Result<Host> {
+    Ok(Host::builder().limits(test_limits()).egress(loopback_egress()).build()?)
+}
+
+#[tokio::test]
+async fn a_broken_file_does_not_stop_the_others() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    std::fs::copy(artifacts::GENERIC, dir.path().join("b-generic.wasm"))?;
+    std::fs::write(dir.path().join("a-garbage.wasm"), b"this is not wasm at all")?;
+    // A valid core module (not a component): magic + version 1.
+    std::fs::write(dir.path().join("c-core.wasm"), b"\0asm\x01\0\0\0")?;
+    std::fs::write(dir.path().join("notes.txt"), b"ignored")?;
+    std::fs::copy(artifacts::WRONG_VERSION, dir.path().join("d-wrong-version.wasm"))?;
+
+    let host = host()?;
+    let report = host.load_plugin_dir(dir.path()).await?;
+    let loaded: Vec<&str> = report.loaded.iter().map(|p| p.metadata.id.as_str()).collect();
+    assert_eq!(loaded, ["generic"]);
+    assert_eq!(report.failed.len(), 3, "{:?}", report.failed);
+    let reason = |name: &str| {
+        report
+            .failed
+            .iter()
+            .find(|f| f.source.ends_with(name))
+            .map(|f| f.error.to_string())
+            .unwrap_or_default()
+    };
+    assert!(reason("a-garbage.wasm").contains("not a WebAssembly file"));
+    assert!(reason("c-core.wasm").contains("not a component"));
+    let wrong = reason("d-wrong-version.wasm");
+    assert!(wrong.contains("grantbox:plugin@9.0.0") && wrong.contains("0.1.0"), "{wrong}");
+    assert!(wrong.contains("d-wrong-version.wasm"), "{wrong}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn duplicate_ids_are_refused() -> anyhow::Result<()> {
+    let host = host()?;
+    host.load_plugin_file(artifacts::GENERIC).await?;
+    let err = host.load_plugin_file(artifacts::GENERIC).await.expect_err("duplicate");
+    assert!(matches!(err, Error::PluginLoad { .. }));
+    assert!(err.to_string().contains("duplicate plugin id `generic`"), "{err}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn compiled_plugins_are_cached_across_restarts() -> anyhow::Result<()> {
+    let cache = tempfile::tempdir()?;
+    let first = Host::builder().cache_dir(cache.path()).build()?;
+    let info = first.load_plugin_file(artifacts::GENERIC).await?;
+    assert!(!info.from_cache);
+    drop(first);
+    let entries = std::fs::read_dir(cache.path())?.count();
+    assert_eq!(entries, 1);
+
+    let second = Host::builder().cache_dir(cache.path()).build()?;
+    let info = second.load_plugin_file(artifacts::GENERIC).await?;
+    assert!(info.from_cache, "the restart recompiled the plugin");
+
+    // A corrupt entry is discarded and rebuilt, not trusted.
+    for e in std::fs::read_dir(cache.path())? {
+        std::fs::write(e?.path(), b"garbage")?;
+    }
+    let third = Host::builder().cache_dir(cache.path()).build()?;
+    let info = third.load_plugin_file(artifacts::GENERIC).await?;
+    assert!(!info.from_cache);
+    assert_eq!(info.metadata.id, "generic");
+    Ok(())
+}
+
+#[tokio::test]
+async fn metadata_is_exposed() -> anyhow::Result<()> {
+    let host = host()?;
+    let info = host.load_plugin_file(artifacts::GENERIC).await?;
+    let m = &info.metadata;
+    assert_eq!(m.id, "generic");
+    assert!(m.grants.iter().any(|g| g == "client_credentials"));
+    assert!(m.grants.iter().any(|g| g == "password"));
+    assert!(m.field("token_url").is_some_and(|f| f.required));
+    assert!(m.hosts.iter().any(|h| h == "{token_url}"));
+    assert_eq!(info.contract_version, grantbox_host::CONTRACT_VERSION);
+    Ok(())
+}

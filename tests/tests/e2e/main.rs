@@ -1,0 +1,6 @@
+//! End-to-end tests: the grantbox host with real plugin components, against provider-like
+//! servers over real HTTP on loopback. One binary, one module per topic.
+
+mod generic;
+mod hostile;
+mod loading;
