@@ -25,13 +25,15 @@ impl<'a> Params<'a> {
 
     /// Appends a text parameter.
     pub fn add(&mut self, name: &str, value: &str) -> &mut Self {
-        self.fields.push((name.into(), vec![ValuePart::Text(value.into())]));
+        self.fields
+            .push((name.into(), vec![ValuePart::Text(value.into())]));
         self
     }
 
     /// Appends a secret parameter.
     pub fn add_secret(&mut self, name: &str, secret: &'a Secret) -> &mut Self {
-        self.fields.push((name.into(), vec![ValuePart::Secret(secret)]));
+        self.fields
+            .push((name.into(), vec![ValuePart::Secret(secret)]));
         self
     }
 
@@ -54,10 +56,13 @@ impl<'a> Params<'a> {
 
     /// The text of a parameter (`None` if absent or secret).
     pub fn text(&self, name: &str) -> Option<&str> {
-        self.fields.iter().find(|(n, _)| n == name).and_then(|(_, v)| match v.as_slice() {
-            [ValuePart::Text(t)] => Some(t.as_str()),
-            _ => None,
-        })
+        self.fields
+            .iter()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, v)| match v.as_slice() {
+                [ValuePart::Text(t)] => Some(t.as_str()),
+                _ => None,
+            })
     }
 
     /// The parameters' names, in order.

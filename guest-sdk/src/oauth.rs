@@ -8,8 +8,8 @@ use serde_json::{Map, Value};
 
 use crate::http::Params;
 use crate::{
-    AuthorizationRequest, DeviceAuthorization, ErrorKind, Grant, OAuthError, Placement,
-    HeaderPlacement, Settings, TokenRequest, TokenSet,
+    AuthorizationRequest, DeviceAuthorization, ErrorKind, Grant, HeaderPlacement, OAuthError,
+    Placement, Settings, TokenRequest, TokenSet,
 };
 
 /// The `grant_type` of the device grant (RFC 8628 §3.4).
@@ -102,7 +102,11 @@ pub fn seconds(v: Option<&Value>) -> Option<u64> {
             .as_u64()
             .or_else(|| n.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64)),
         Value::String(s) => s.trim().parse::<u64>().ok().or_else(|| {
-            s.trim().parse::<f64>().ok().filter(|f| *f >= 0.0).map(|f| f as u64)
+            s.trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|f| *f >= 0.0)
+                .map(|f| f as u64)
         }),
         _ => None,
     }
@@ -114,8 +118,12 @@ pub fn parse_object(content_type: Option<&str>, body: &[u8]) -> Option<Map<Strin
     if let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(body) {
         return Some(map);
     }
-    let looks_form = content_type.is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"))
-        || (!body.is_empty() && body.contains(&b'=') && !body.starts_with(b"{") && !body.starts_with(b"<"));
+    let looks_form = content_type
+        .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"))
+        || (!body.is_empty()
+            && body.contains(&b'=')
+            && !body.starts_with(b"{")
+            && !body.starts_with(b"<"));
     if looks_form {
         let map: Map<String, Value> = form_urlencoded::parse(body)
             .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
@@ -166,7 +174,9 @@ pub fn error_from_status(status: u16, body: &[u8]) -> OAuthError {
     OAuthError {
         kind,
         error: None,
-        description: Some(format!("HTTP {status} without an OAuth error object: {text}")),
+        description: Some(format!(
+            "HTTP {status} without an OAuth error object: {text}"
+        )),
         uri: None,
         field: None,
         status: Some(status),
@@ -203,16 +213,26 @@ pub fn parse_token_response(
         return Err(error_from_status(status, body));
     }
     let Some(obj) = object else {
-        return Err(OAuthError::protocol("the token response is neither a JSON object nor form-encoded").with_status(status));
+        return Err(OAuthError::protocol(
+            "the token response is neither a JSON object nor form-encoded",
+        )
+        .with_status(status));
     };
     token_set_from_object(obj, separator).map_err(|e| e.with_status(status))
 }
 
 /// Builds a [`TokenSet`] from a token response object.
-pub fn token_set_from_object(mut obj: Map<String, Value>, separator: &str) -> Result<TokenSet, OAuthError> {
+pub fn token_set_from_object(
+    mut obj: Map<String, Value>,
+    separator: &str,
+) -> Result<TokenSet, OAuthError> {
     let access_token = match obj.get("access_token") {
         Some(Value::String(s)) if !s.is_empty() => s.clone(),
-        _ => return Err(OAuthError::protocol("the token response has no access_token")),
+        _ => {
+            return Err(OAuthError::protocol(
+                "the token response has no access_token",
+            ));
+        }
     };
     let scopes = obj.get("scope").and_then(as_text).map(|s| {
         s.split(|c: char| c == ' ' || separator.contains(c))
@@ -224,7 +244,10 @@ pub fn token_set_from_object(mut obj: Map<String, Value>, separator: &str) -> Re
         access_token,
         token_type: obj.get("token_type").and_then(as_text),
         expires_in: seconds(obj.get("expires_in")),
-        refresh_token: obj.get("refresh_token").and_then(as_text).filter(|s| !s.is_empty()),
+        refresh_token: obj
+            .get("refresh_token")
+            .and_then(as_text)
+            .filter(|s| !s.is_empty()),
         refresh_token_expires_in: seconds(obj.get("refresh_token_expires_in")),
         scopes,
         id_token: obj.get("id_token").and_then(as_text),
@@ -249,7 +272,11 @@ pub fn append_query(base: &str, params: &[(String, String)]) -> String {
         ser.append_pair(k, v);
     }
     let sep = if base.contains('?') {
-        if base.ends_with('?') || base.ends_with('&') { "" } else { "&" }
+        if base.ends_with('?') || base.ends_with('&') {
+            ""
+        } else {
+            "&"
+        }
     } else {
         "?"
     };
@@ -291,7 +318,11 @@ pub fn authorization_url(
 
 /// Parses a device authorization response (RFC 8628 §3.2; also accepts Google's
 /// `verification_url`).
-pub fn parse_device_authorization(status: u16, content_type: Option<&str>, body: &[u8]) -> Result<DeviceAuthorization, OAuthError> {
+pub fn parse_device_authorization(
+    status: u16,
+    content_type: Option<&str>,
+    body: &[u8],
+) -> Result<DeviceAuthorization, OAuthError> {
     let object = parse_object(content_type, body);
     if let Some(obj) = &object
         && let Some(err) = error_from_object(status, obj)
@@ -301,15 +332,25 @@ pub fn parse_device_authorization(status: u16, content_type: Option<&str>, body:
     if !(200..300).contains(&status) {
         return Err(error_from_status(status, body));
     }
-    let obj = object.ok_or_else(|| OAuthError::protocol("the device authorization response is not JSON").with_status(status))?;
+    let obj = object.ok_or_else(|| {
+        OAuthError::protocol("the device authorization response is not JSON").with_status(status)
+    })?;
     let text = |k: &str| obj.get(k).and_then(as_text);
-    let need = |k: &str| text(k).ok_or_else(|| OAuthError::protocol(format!("the device authorization response has no {k}")).with_status(status));
+    let need = |k: &str| {
+        text(k).ok_or_else(|| {
+            OAuthError::protocol(format!("the device authorization response has no {k}"))
+                .with_status(status)
+        })
+    };
     Ok(DeviceAuthorization {
         device_code: need("device_code")?,
         user_code: need("user_code")?,
-        verification_uri: text("verification_uri").or_else(|| text("verification_url")).ok_or_else(|| {
-            OAuthError::protocol("the device authorization response has no verification_uri").with_status(status)
-        })?,
+        verification_uri: text("verification_uri")
+            .or_else(|| text("verification_url"))
+            .ok_or_else(|| {
+                OAuthError::protocol("the device authorization response has no verification_uri")
+                    .with_status(status)
+            })?,
         verification_uri_complete: text("verification_uri_complete"),
         expires_in: seconds(obj.get("expires_in")).unwrap_or(600),
         interval: seconds(obj.get("interval")),
@@ -320,20 +361,26 @@ pub fn parse_device_authorization(status: u16, content_type: Option<&str>, body:
 /// (`bearer` | `raw` | `header` | `query`), `token_header`, `token_prefix` and
 /// `token_query_param`; `Authorization: Bearer` when unset.
 pub fn placement_from_settings(settings: &Settings) -> Result<Placement, OAuthError> {
-    Ok(match settings.choice("token_placement", &["bearer", "raw", "header", "query"], "bearer")? {
-        "raw" => Placement::Authorization(None),
-        "header" => Placement::Header(HeaderPlacement {
-            name: settings.require_text("token_header")?.to_owned(),
-            prefix: settings.text("token_prefix")?.map(str::to_owned),
-        }),
-        "query" => Placement::Query(
-            settings
-                .text("token_query_param")?
-                .unwrap_or("access_token")
-                .to_owned(),
-        ),
-        _ => Placement::Authorization(Some("Bearer".into())),
-    })
+    Ok(
+        match settings.choice(
+            "token_placement",
+            &["bearer", "raw", "header", "query"],
+            "bearer",
+        )? {
+            "raw" => Placement::Authorization(None),
+            "header" => Placement::Header(HeaderPlacement {
+                name: settings.require_text("token_header")?.to_owned(),
+                prefix: settings.text("token_prefix")?.map(str::to_owned),
+            }),
+            "query" => Placement::Query(
+                settings
+                    .text("token_query_param")?
+                    .unwrap_or("access_token")
+                    .to_owned(),
+            ),
+            _ => Placement::Authorization(Some("Bearer".into())),
+        },
+    )
 }
 
 #[cfg(test)]
@@ -346,7 +393,9 @@ mod tests {
 
     #[test]
     fn standard_response() {
-        let t = ok(r#"{"access_token":"a","token_type":"Bearer","expires_in":3600,"refresh_token":"r","scope":"x y"}"#);
+        let t = ok(
+            r#"{"access_token":"a","token_type":"Bearer","expires_in":3600,"refresh_token":"r","scope":"x y"}"#,
+        );
         assert_eq!(t.access_token, "a");
         assert_eq!(t.token_type.as_deref(), Some("Bearer"));
         assert_eq!(t.expires_in, Some(3600));
@@ -357,15 +406,32 @@ mod tests {
 
     #[test]
     fn tolerant_parsing() {
-        let t = ok(r#"{"access_token":"a","expires_in":"3599","instance_url":"https://x.example","ext_expires_in":3599}"#);
+        let t = ok(
+            r#"{"access_token":"a","expires_in":"3599","instance_url":"https://x.example","ext_expires_in":3599}"#,
+        );
         assert_eq!(t.expires_in, Some(3599));
         assert_eq!(t.token_type, None);
         let extra: Value = serde_json::from_str(t.extra.as_deref().expect("extra")).expect("json");
         assert_eq!(extra["instance_url"], "https://x.example");
-        assert_eq!(ok(r#"{"access_token":"a","expires_in":null}"#).expires_in, None);
-        assert_eq!(ok(r#"{"access_token":"a","expires_in":7200.0}"#).expires_in, Some(7200));
-        assert_eq!(ok(r#"{"access_token":"a","expires_in":"soon"}"#).expires_in, None);
-        let t = parse_token_response(200, Some("application/x-www-form-urlencoded"), b"access_token=gho_x&token_type=bearer&scope=repo%2Cuser", ",").expect("form");
+        assert_eq!(
+            ok(r#"{"access_token":"a","expires_in":null}"#).expires_in,
+            None
+        );
+        assert_eq!(
+            ok(r#"{"access_token":"a","expires_in":7200.0}"#).expires_in,
+            Some(7200)
+        );
+        assert_eq!(
+            ok(r#"{"access_token":"a","expires_in":"soon"}"#).expires_in,
+            None
+        );
+        let t = parse_token_response(
+            200,
+            Some("application/x-www-form-urlencoded"),
+            b"access_token=gho_x&token_type=bearer&scope=repo%2Cuser",
+            ",",
+        )
+        .expect("form");
         assert_eq!(t.access_token, "gho_x");
         assert_eq!(t.scopes, Some(vec!["repo".to_string(), "user".to_string()]));
     }
@@ -377,19 +443,33 @@ mod tests {
         assert_eq!(e.error.as_deref(), Some("bad_verification_code"));
         assert_eq!(e.uri.as_deref(), Some("https://docs"));
         assert_eq!(e.status, Some(200));
-        let e = parse_token_response(400, None, br#"{"error":"invalid_grant","error_description":"AADSTS70000: expired"}"#, " ").expect_err("400");
+        let e = parse_token_response(
+            400,
+            None,
+            br#"{"error":"invalid_grant","error_description":"AADSTS70000: expired"}"#,
+            " ",
+        )
+        .expect_err("400");
         assert_eq!(e.kind, ErrorKind::InvalidGrant);
         let e = parse_token_response(503, None, b"<html>down</html>", " ").expect_err("503");
         assert_eq!(e.kind, ErrorKind::TemporarilyUnavailable);
-        let e = parse_token_response(401, None, br#"{"error":"invalid_client"}"#, " ").expect_err("401");
+        let e = parse_token_response(401, None, br#"{"error":"invalid_client"}"#, " ")
+            .expect_err("401");
         assert_eq!(e.kind, ErrorKind::InvalidClient);
-        let e = parse_token_response(200, None, br#"{"token_type":"Bearer"}"#, " ").expect_err("no token");
+        let e = parse_token_response(200, None, br#"{"token_type":"Bearer"}"#, " ")
+            .expect_err("no token");
         assert_eq!(e.kind, ErrorKind::Protocol);
         let e = parse_token_response(200, None, b"<html>", " ").expect_err("garbage");
         assert_eq!(e.kind, ErrorKind::Protocol);
         assert_eq!(error_kind("slow_down", 400), ErrorKind::SlowDown);
-        assert_eq!(error_kind("authorization_pending", 400), ErrorKind::AuthorizationPending);
-        assert_eq!(error_kind("whatever", 502), ErrorKind::TemporarilyUnavailable);
+        assert_eq!(
+            error_kind("authorization_pending", 400),
+            ErrorKind::AuthorizationPending
+        );
+        assert_eq!(
+            error_kind("whatever", 502),
+            ErrorKind::TemporarilyUnavailable
+        );
     }
 
     #[test]

@@ -48,19 +48,23 @@ pub trait Provider {
         if settings.secret("client_secret")?.is_none() {
             return Ok(ClientAuth::None);
         }
-        Ok(match settings.choice("client_auth", &["basic", "body"], "basic")? {
-            "body" => ClientAuth::Body,
-            _ => ClientAuth::Basic,
-        })
+        Ok(
+            match settings.choice("client_auth", &["basic", "body"], "basic")? {
+                "body" => ClientAuth::Body,
+                _ => ClientAuth::Basic,
+            },
+        )
     }
 
     /// How the token request body is encoded (default: the `body_format` setting, `form`
     /// or `json`, `form` when unset).
     fn body_format(settings: &Settings) -> Result<BodyFormat, OAuthError> {
-        Ok(match settings.choice("body_format", &["form", "json"], "form")? {
-            "json" => BodyFormat::Json,
-            _ => BodyFormat::Form,
-        })
+        Ok(
+            match settings.choice("body_format", &["form", "json"], "form")? {
+                "json" => BodyFormat::Json,
+                _ => BodyFormat::Form,
+            },
+        )
     }
 
     /// The grant's parameters (default: [`oauth::grant_params`]).
@@ -167,7 +171,10 @@ pub trait Provider {
     }
 
     /// Performs a token request: build, send, parse.
-    fn exchange_token(settings: &Settings, request: &TokenRequest<'_>) -> Result<TokenSet, OAuthError> {
+    fn exchange_token(
+        settings: &Settings,
+        request: &TokenRequest<'_>,
+    ) -> Result<TokenSet, OAuthError> {
         let response = Self::token_request(settings, request)?.send()?;
         Self::parse_token_response(settings, &response)
     }

@@ -27,7 +27,10 @@ impl Settings {
 
     /// The raw value of a field, if set.
     pub fn get(&self, name: &str) -> Option<&SettingValue> {
-        self.entries.iter().find(|s| s.name == name).map(|s| &s.value)
+        self.entries
+            .iter()
+            .find(|s| s.name == name)
+            .map(|s| &s.value)
     }
 
     /// Names of all fields that are set.
@@ -107,7 +110,12 @@ impl Settings {
     }
 
     /// One of `choices` (case-insensitive), or `default` when unset.
-    pub fn choice<'c>(&self, name: &str, choices: &[&'c str], default: &'c str) -> Result<&'c str, OAuthError> {
+    pub fn choice<'c>(
+        &self,
+        name: &str,
+        choices: &[&'c str],
+        default: &'c str,
+    ) -> Result<&'c str, OAuthError> {
         match self.text(name)? {
             None => Ok(default),
             Some(v) => choices
@@ -130,10 +138,22 @@ mod tests {
 
     fn settings() -> Settings {
         Settings::new(vec![
-            Setting { name: "token_url".into(), value: SettingValue::Text("https://a/t".into()) },
-            Setting { name: "empty".into(), value: SettingValue::Text(String::new()) },
-            Setting { name: "json".into(), value: SettingValue::Flag(true) },
-            Setting { name: "mode".into(), value: SettingValue::Text("Body".into()) },
+            Setting {
+                name: "token_url".into(),
+                value: SettingValue::Text("https://a/t".into()),
+            },
+            Setting {
+                name: "empty".into(),
+                value: SettingValue::Text(String::new()),
+            },
+            Setting {
+                name: "json".into(),
+                value: SettingValue::Flag(true),
+            },
+            Setting {
+                name: "mode".into(),
+                value: SettingValue::Text("Body".into()),
+            },
         ])
     }
 
@@ -147,8 +167,14 @@ mod tests {
         assert_eq!(e.field.as_deref(), Some("missing"));
         let e = s.text("json").expect_err("wrong kind");
         assert_eq!(e.field.as_deref(), Some("json"));
-        assert_eq!(s.choice("mode", &["basic", "body"], "basic").ok(), Some("body"));
+        assert_eq!(
+            s.choice("mode", &["basic", "body"], "basic").ok(),
+            Some("body")
+        );
         assert!(s.choice("token_url", &["basic", "body"], "basic").is_err());
-        assert_eq!(s.choice("nope", &["basic", "body"], "basic").ok(), Some("basic"));
+        assert_eq!(
+            s.choice("nope", &["basic", "body"], "basic").ok(),
+            Some("basic")
+        );
     }
 }

@@ -115,9 +115,9 @@ impl ConfigFile {
     /// Parses `text` as if read from `path` (relative paths resolve against its directory).
     pub fn parse(text: &str, path: &Path) -> Result<Self> {
         let cx = Ctx { file: path };
-        let table: Table = text
-            .parse()
-            .map_err(|e: toml::de::Error| cx.err("(syntax)", e.to_string().trim_end().to_owned()))?;
+        let table: Table = text.parse().map_err(|e: toml::de::Error| {
+            cx.err("(syntax)", e.to_string().trim_end().to_owned())
+        })?;
         let mut cfg = ConfigFile {
             path: path.to_owned(),
             plugins_dir: None,
@@ -134,14 +134,18 @@ impl ConfigFile {
                 "cache_dir" => cfg.cache_dir = Some(cx.rel(string(&cx, key, value)?)),
                 "bundled_plugins" => cfg.bundled_plugins = boolean(&cx, key, value)?,
                 "plugins" => {
-                    cfg.plugins = strings(&cx, key, value)?.iter().map(|p| cx.rel(p)).collect();
+                    cfg.plugins = strings(&cx, key, value)?
+                        .iter()
+                        .map(|p| cx.rel(p))
+                        .collect();
                 }
                 "limits" => cfg.limits = limits(&cx, table_of(&cx, key, value)?)?,
                 "egress" => cfg.egress = egress(&cx, table_of(&cx, key, value)?)?,
                 "providers" => {
                     for (name, p) in table_of(&cx, key, value)? {
                         let key = format!("providers.{name}");
-                        cfg.providers.push(provider(&cx, &key, name, table_of(&cx, &key, p)?)?);
+                        cfg.providers
+                            .push(provider(&cx, &key, name, table_of(&cx, &key, p)?)?);
                     }
                 }
                 other => {
@@ -170,7 +174,8 @@ impl ConfigFile {
         host.provider(config).map_err(|e| self.locate(e))
     }
 
-    /// Rewrites a provider error to name this file and the key at fault.
+    /// Rewrites a provider error (an invalid setting, or a plugin's `invalid-config`
+    /// error naming a field) to name this file and the key at fault.
     pub fn locate(&self, e: Error) -> Error {
         match e {
             Error::InvalidSetting {
@@ -182,6 +187,22 @@ impl ConfigFile {
                 key: format!("providers.{provider}.{field}"),
                 message,
             },
+            Error::OAuth { provider, error }
+                if error.kind == crate::error::ErrorKind::InvalidConfig
+                    && error.field.is_some() =>
+            {
+                Error::Config {
+                    file: self.path.clone(),
+                    key: format!(
+                        "providers.{provider}.{}",
+                        error.field.as_deref().unwrap_or_default()
+                    ),
+                    message: error
+                        .description
+                        .clone()
+                        .unwrap_or_else(|| error.to_string()),
+                }
+            }
             Error::UnknownPlugin(id) => Error::Config {
                 file: self.path.clone(),
                 key: "plugin".into(),
@@ -208,14 +229,20 @@ fn table_of<'v>(cx: &Ctx<'_>, key: &str, v: &'v Value) -> Result<&'v Table> {
 }
 
 fn strings(cx: &Ctx<'_>, key: &str, v: &Value) -> Result<Vec<String>> {
-    let arr = v
-        .as_array()
-        .ok_or_else(|| cx.err(key, format!("expected an array of strings, got {}", type_name(v))))?;
+    let arr = v.as_array().ok_or_else(|| {
+        cx.err(
+            key,
+            format!("expected an array of strings, got {}", type_name(v)),
+        )
+    })?;
     arr.iter()
         .enumerate()
         .map(|(i, item)| {
             item.as_str().map(str::to_owned).ok_or_else(|| {
-                cx.err(format!("{key}[{i}]"), format!("expected a string, got {}", type_name(item)))
+                cx.err(
+                    format!("{key}[{i}]"),
+                    format!("expected a string, got {}", type_name(item)),
+                )
             })
         })
         .collect()
@@ -241,12 +268,10 @@ fn limits(cx: &Ctx<'_>, t: &Table) -> Result<Limits> {
             "max_response_bytes" => l.max_response_bytes = n,
             "max_memory_mb" => l.max_memory_bytes = n.saturating_mul(1024 * 1024),
             "max_concurrent_calls" => {
-                l.max_concurrent_calls = u32::try_from(n)
-                    .map_err(|_| cx.err(&key, "too large"))?
+                l.max_concurrent_calls = u32::try_from(n).map_err(|_| cx.err(&key, "too large"))?
             }
             "max_requests_per_call" => {
-                l.max_requests_per_call = u32::try_from(n)
-                    .map_err(|_| cx.err(&key, "too large"))?
+                l.max_requests_per_call = u32::try_from(n).map_err(|_| cx.err(&key, "too large"))?
             }
             _ => {
                 return Err(cx.err(
@@ -274,18 +299,24 @@ fn egress(cx: &Ctx<'_>, t: &Table) -> Result<EgressPolicy> {
             }
             "allow_private_networks" => {}
             _ => {
-                return Err(cx.err(key, "unknown key (expected allow or allow_private_networks)"));
+                return Err(cx.err(
+                    key,
+                    "unknown key (expected allow or allow_private_networks)",
+                ));
             }
         }
     }
     if let Some(v) = t.get("allow_private_networks") {
         let key = "egress.allow_private_networks";
         for (i, n) in strings(cx, key, v)?.iter().enumerate() {
-            let net = n.parse::<ipnet::IpNet>().or_else(|_| {
-                n.parse::<std::net::IpAddr>().map(ipnet::IpNet::from)
-            });
+            let net = n
+                .parse::<ipnet::IpNet>()
+                .or_else(|_| n.parse::<std::net::IpAddr>().map(ipnet::IpNet::from));
             let net = net.map_err(|_| {
-                cx.err(format!("{key}[{i}]"), format!("`{n}` is not a network (CIDR such as 127.0.0.0/8) or an address"))
+                cx.err(
+                    format!("{key}[{i}]"),
+                    format!("`{n}` is not a network (CIDR such as 127.0.0.0/8) or an address"),
+                )
             })?;
             policy = policy.allow_private_network(net);
         }
@@ -296,7 +327,12 @@ fn egress(cx: &Ctx<'_>, t: &Table) -> Result<EgressPolicy> {
 fn provider(cx: &Ctx<'_>, key: &str, name: &str, t: &Table) -> Result<ProviderConfig> {
     let plugin = match t.get("plugin") {
         Some(v) => string(cx, &format!("{key}.plugin"), v)?.to_owned(),
-        None => return Err(cx.err(format!("{key}.plugin"), "missing: which plugin serves this provider (e.g. \"generic\")")),
+        None => {
+            return Err(cx.err(
+                format!("{key}.plugin"),
+                "missing: which plugin serves this provider (e.g. \"generic\")",
+            ));
+        }
     };
     let mut config = ProviderConfig::new(name, plugin);
     for (k, v) in t {
@@ -329,13 +365,21 @@ fn setting(cx: &Ctx<'_>, key: &str, v: &Value) -> Result<SettingValue> {
             let mut map = BTreeMap::new();
             for (k, item) in t {
                 let s = item.as_str().ok_or_else(|| {
-                    cx.err(format!("{key}.{k}"), format!("expected a string, got {}", type_name(item)))
+                    cx.err(
+                        format!("{key}.{k}"),
+                        format!("expected a string, got {}", type_name(item)),
+                    )
                 })?;
                 map.insert(k.clone(), s.to_owned());
             }
             SettingValue::Map(map)
         }
-        other => return Err(cx.err(key, format!("{} is not a supported setting value", type_name(other)))),
+        other => {
+            return Err(cx.err(
+                key,
+                format!("{} is not a supported setting value", type_name(other)),
+            ));
+        }
     })
 }
 
@@ -348,22 +392,34 @@ fn secret_ref(cx: &Ctx<'_>, key: &str, t: &Table) -> Result<SecretString> {
     if let Some(v) = t.get("env") {
         let var = string(cx, &format!("{key}.env"), v)?;
         let value = std::env::var(var).map_err(|_| {
-            cx.err(key, format!("environment variable `{var}` is not set (or not UTF-8)"))
+            cx.err(
+                key,
+                format!("environment variable `{var}` is not set (or not UTF-8)"),
+            )
         })?;
         return Ok(SecretString::from(value));
     }
     if let Some(v) = t.get("file") {
         let path = cx.rel(string(cx, &format!("{key}.file"), v)?);
-        let mut value = std::fs::read_to_string(&path)
-            .map_err(|e| cx.err(key, format!("cannot read secret file {}: {e}", path.display())))?;
+        let mut value = std::fs::read_to_string(&path).map_err(|e| {
+            cx.err(
+                key,
+                format!("cannot read secret file {}: {e}", path.display()),
+            )
+        })?;
         while value.ends_with('\n') || value.ends_with('\r') {
             value.pop();
         }
         return Ok(SecretString::from(value));
     }
     match t.get("value") {
-        Some(v) => Ok(SecretString::from(string(cx, &format!("{key}.value"), v)?.to_owned())),
-        None => Err(cx.err(key, "expected { env = \"VAR\" }, { file = \"path\" } or { value = \"…\" }")),
+        Some(v) => Ok(SecretString::from(
+            string(cx, &format!("{key}.value"), v)?.to_owned(),
+        )),
+        None => Err(cx.err(
+            key,
+            "expected { env = \"VAR\" }, { file = \"path\" } or { value = \"…\" }",
+        )),
     }
 }
 
@@ -403,7 +459,10 @@ extra_params = { audience = "api" }
 "#,
         )
         .expect("parses");
-        assert_eq!(cfg.plugins_dir, Some(PathBuf::from("/etc/grantbox/plugins")));
+        assert_eq!(
+            cfg.plugins_dir,
+            Some(PathBuf::from("/etc/grantbox/plugins"))
+        );
         assert_eq!(cfg.limits.cpu_time, Duration::from_millis(250));
         assert_eq!(cfg.limits.max_memory_bytes, 16 * 1024 * 1024);
         assert_eq!(cfg.egress.allowed().len(), 2);
@@ -411,8 +470,13 @@ extra_params = { audience = "api" }
         assert_eq!(p.name, "acme");
         assert_eq!(p.grant, Some(GrantType::Password));
         assert_eq!(p.scopes, ["read", "write"]);
-        assert!(matches!(p.settings["client_secret"], SettingValue::Secret(_)));
-        assert!(matches!(&p.settings["extra_params"], SettingValue::Map(m) if m["audience"] == "api"));
+        assert!(matches!(
+            p.settings["client_secret"],
+            SettingValue::Secret(_)
+        ));
+        assert!(
+            matches!(&p.settings["extra_params"], SettingValue::Map(m) if m["audience"] == "api")
+        );
         assert!(!format!("{cfg:?}").contains("from-env"));
     }
 
@@ -420,20 +484,47 @@ extra_params = { audience = "api" }
     fn errors_name_file_key_and_problem() {
         let cases = [
             ("plugin_dir = 'x'", "grantbox.toml: plugin_dir: unknown key"),
-            ("[limits]\ncpu_time_ms = 0", "limits.cpu_time_ms: must be greater than 0"),
+            (
+                "[limits]\ncpu_time_ms = 0",
+                "limits.cpu_time_ms: must be greater than 0",
+            ),
             ("[limits]\ncpu = 1", "limits.cpu: unknown key"),
-            ("[egress]\nallow = ['login.example.com']", "egress.allow[0]: invalid origin pattern"),
-            ("[egress]\nallow_private_networks = ['nope']", "egress.allow_private_networks[0]: `nope` is not a network"),
-            ("[providers.acme]\ngrant = 'password'", "providers.acme.plugin: missing"),
-            ("[providers.acme]\nplugin = 'generic'\ngrant = 'refresh_token'", "providers.acme.grant: `refresh_token` is not a grant"),
-            ("[providers.acme]\nplugin = 'generic'\nclient_secret = { env = 'GRANTBOX_SURELY_UNSET_VAR' }", "providers.acme.client_secret: environment variable `GRANTBOX_SURELY_UNSET_VAR` is not set"),
-            ("[providers.acme]\nplugin = 'generic'\nscopes = ['a', 1]", "providers.acme.scopes[1]: expected a string, got an integer"),
-            ("[providers.acme]\nplugin = 'generic'\nratio = 1.5", "providers.acme.ratio: a float is not a supported setting value"),
+            (
+                "[egress]\nallow = ['login.example.com']",
+                "egress.allow[0]: invalid origin pattern",
+            ),
+            (
+                "[egress]\nallow_private_networks = ['nope']",
+                "egress.allow_private_networks[0]: `nope` is not a network",
+            ),
+            (
+                "[providers.acme]\ngrant = 'password'",
+                "providers.acme.plugin: missing",
+            ),
+            (
+                "[providers.acme]\nplugin = 'generic'\ngrant = 'refresh_token'",
+                "providers.acme.grant: `refresh_token` is not a grant",
+            ),
+            (
+                "[providers.acme]\nplugin = 'generic'\nclient_secret = { env = 'GRANTBOX_SURELY_UNSET_VAR' }",
+                "providers.acme.client_secret: environment variable `GRANTBOX_SURELY_UNSET_VAR` is not set",
+            ),
+            (
+                "[providers.acme]\nplugin = 'generic'\nscopes = ['a', 1]",
+                "providers.acme.scopes[1]: expected a string, got an integer",
+            ),
+            (
+                "[providers.acme]\nplugin = 'generic'\nratio = 1.5",
+                "providers.acme.ratio: a float is not a supported setting value",
+            ),
             ("providers = [", "(syntax)"),
         ];
         for (text, expected) in cases {
             let e = error(text);
-            assert!(e.contains(expected), "for {text:?}: got {e:?}, expected {expected:?}");
+            assert!(
+                e.contains(expected),
+                "for {text:?}: got {e:?}, expected {expected:?}"
+            );
             assert!(e.starts_with("/etc/grantbox/grantbox.toml: "), "{e}");
         }
     }

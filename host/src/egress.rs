@@ -87,13 +87,17 @@ impl OriginPattern {
             HostPattern::Any
         } else if let Some(domain) = host.strip_prefix("*.") {
             if domain.is_empty() || domain.contains('*') {
-                return Err(err("a wildcard is allowed only as a whole leading label (`*.example.com`)"));
+                return Err(err(
+                    "a wildcard is allowed only as a whole leading label (`*.example.com`)",
+                ));
             }
             HostPattern::Subdomains(domain.to_owned())
         } else if host.is_empty() {
             return Err(err("host is empty"));
         } else if host.contains('*') {
-            return Err(err("a wildcard is allowed only as a whole leading label (`*.example.com`)"));
+            return Err(err(
+                "a wildcard is allowed only as a whole leading label (`*.example.com`)",
+            ));
         } else {
             let valid = if host.contains(':') {
                 host.parse::<Ipv6Addr>().is_ok()
@@ -119,7 +123,10 @@ impl OriginPattern {
         let Some(host) = url.host_str() else {
             return false;
         };
-        let host = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_ascii_lowercase();
         let host_ok = match &self.host {
             HostPattern::Any => true,
             HostPattern::Exact(h) => h.trim_start_matches('[').trim_end_matches(']') == host,
@@ -247,7 +254,9 @@ pub enum Denial {
         allowed: String,
     },
     /// The destination is (or resolves only to) a non-global address the operator did not allow.
-    #[error("{host} is a private, loopback or link-local address ({addrs}); the operator has not allowed it")]
+    #[error(
+        "{host} is a private, loopback or link-local address ({addrs}); the operator has not allowed it"
+    )]
     PrivateAddress {
         /// The host name or literal.
         host: String,
@@ -400,9 +409,8 @@ impl reqwest::dns::Resolve for PolicyResolver {
         let policy = Arc::clone(&self.policy);
         let host = name.as_str().to_owned();
         Box::pin(async move {
-            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .collect();
+            let addrs: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             let (allowed, refused): (Vec<_>, Vec<_>) =
                 addrs.into_iter().partition(|a| policy.ip_allowed(a.ip()));
             if allowed.is_empty() {
@@ -444,7 +452,9 @@ mod tests {
         assert!(pat("http://127.0.0.1:*").matches(&url("http://127.0.0.1:4567/x")));
         assert!(pat("*://*:*").matches(&url("http://x.y:1/")));
         assert!(pat("http://[::1]:80").matches(&url("http://[::1]/")));
-        assert!(pat("https://Login.Example.com/path?q").matches(&url("https://login.example.com/")));
+        assert!(
+            pat("https://Login.Example.com/path?q").matches(&url("https://login.example.com/"))
+        );
     }
 
     #[test]
@@ -467,7 +477,11 @@ mod tests {
             .allow("https://*.example.com")
             .expect("pattern");
         let declared = [pat("https://login.example.com")];
-        assert!(policy.check(&declared, &url("https://login.example.com/token")).is_ok());
+        assert!(
+            policy
+                .check(&declared, &url("https://login.example.com/token"))
+                .is_ok()
+        );
         assert!(matches!(
             policy.check(&declared, &url("https://evil.example.com/")),
             Err(Denial::Undeclared { .. })
@@ -482,13 +496,19 @@ mod tests {
     #[test]
     fn private_literals_are_refused_unless_allowed() {
         let declared = [pat("http://127.0.0.1:*"), pat("http://10.1.2.3")];
-        let policy = EgressPolicy::deny_all().allow("http://*:*").expect("pattern");
+        let policy = EgressPolicy::deny_all()
+            .allow("http://*:*")
+            .expect("pattern");
         assert!(matches!(
             policy.check(&declared, &url("http://127.0.0.1:8080/")),
             Err(Denial::PrivateAddress { .. })
         ));
         let policy = policy.allow_private_network("127.0.0.0/8".parse().expect("net"));
-        assert!(policy.check(&declared, &url("http://127.0.0.1:8080/")).is_ok());
+        assert!(
+            policy
+                .check(&declared, &url("http://127.0.0.1:8080/"))
+                .is_ok()
+        );
         assert!(policy.check(&declared, &url("http://10.1.2.3/")).is_err());
     }
 
@@ -497,7 +517,18 @@ mod tests {
         for ip in ["8.8.8.8", "2606:4700::1111"] {
             assert!(is_global(ip.parse().expect("ip")), "{ip}");
         }
-        for ip in ["127.0.0.1", "10.0.0.1", "192.168.1.1", "169.254.169.254", "::1", "fe80::1", "fd00::1", "::ffff:127.0.0.1", "0.0.0.0", "100.64.0.1"] {
+        for ip in [
+            "127.0.0.1",
+            "10.0.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "::1",
+            "fe80::1",
+            "fd00::1",
+            "::ffff:127.0.0.1",
+            "0.0.0.0",
+            "100.64.0.1",
+        ] {
             assert!(!is_global(ip.parse().expect("ip")), "{ip}");
         }
     }

@@ -104,7 +104,13 @@ impl Host {
 
     /// Loads a plugin from component bytes; `source` names it in messages.
     pub async fn load_plugin_bytes(&self, source: &str, bytes: Vec<u8>) -> Result<PluginInfo> {
-        let loaded = plugin::load(&self.inner.runtime, self.inner.cache.as_ref(), source, bytes).await?;
+        let loaded = plugin::load(
+            &self.inner.runtime,
+            self.inner.cache.as_ref(),
+            source,
+            bytes,
+        )
+        .await?;
         let info = loaded.info.clone();
         let mut plugins = self
             .inner
@@ -132,7 +138,8 @@ impl Host {
             path: path.to_owned(),
             source,
         })?;
-        self.load_plugin_bytes(&path.display().to_string(), bytes).await
+        self.load_plugin_bytes(&path.display().to_string(), bytes)
+            .await
     }
 
     /// Loads every `*.wasm` file of a directory (in name order). A broken file is reported
@@ -213,7 +220,14 @@ impl Host {
 impl std::fmt::Debug for Host {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Host")
-            .field("plugins", &self.plugins().iter().map(|p| p.metadata.id.clone()).collect::<Vec<_>>())
+            .field(
+                "plugins",
+                &self
+                    .plugins()
+                    .iter()
+                    .map(|p| p.metadata.id.clone())
+                    .collect::<Vec<_>>(),
+            )
             .finish()
     }
 }

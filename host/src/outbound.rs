@@ -57,7 +57,9 @@ fn render(state: &CallState, parts: &[ValuePart]) -> Result<Rendered, HttpError>
 
 fn header_value(r: &Rendered, name: &str) -> Result<HeaderValue, HttpError> {
     let mut v = HeaderValue::from_str(&r.text).map_err(|_| {
-        HttpError::InvalidRequest(format!("value of header `{name}` is not a valid header value"))
+        HttpError::InvalidRequest(format!(
+            "value of header `{name}` is not a valid header value"
+        ))
     })?;
     if r.secret || name.eq_ignore_ascii_case("authorization") {
         v.set_sensitive(true);
@@ -74,8 +76,9 @@ fn build_headers(state: &CallState, request: &Request) -> Result<HeaderMap, Http
                 "header `{name}` is set by the host"
             )));
         }
-        let hname = HeaderName::from_bytes(lower.as_bytes())
-            .map_err(|_| HttpError::InvalidRequest(format!("`{name}` is not a valid header name")))?;
+        let hname = HeaderName::from_bytes(lower.as_bytes()).map_err(|_| {
+            HttpError::InvalidRequest(format!("`{name}` is not a valid header name"))
+        })?;
         if hname == AUTHORIZATION && request.basic_auth.is_some() {
             return Err(HttpError::InvalidRequest(
                 "both an Authorization header and basic-auth were given".into(),
@@ -94,7 +97,8 @@ fn build_headers(state: &CallState, request: &Request) -> Result<HeaderMap, Http
         } else {
             Zeroizing::new(format!("{}:{}", &*user.text, &*pass.text))
         };
-        let encoded = Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(joined.as_bytes()));
+        let encoded =
+            Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(joined.as_bytes()));
         let rendered = Rendered {
             text: Zeroizing::new(format!("Basic {}", &*encoded)),
             secret: true,
@@ -117,13 +121,19 @@ fn build_body(
                 let v = render(state, &f.value)?;
                 ser.append_pair(&f.name, &v.text);
             }
-            ("application/x-www-form-urlencoded", ser.finish().into_bytes())
+            (
+                "application/x-www-form-urlencoded",
+                ser.finish().into_bytes(),
+            )
         }
         Body::Json(fields) => {
             let mut map = serde_json::Map::new();
             for f in fields {
                 let v = render(state, &f.value)?;
-                map.insert(f.name.clone(), serde_json::Value::String(v.text.to_string()));
+                map.insert(
+                    f.name.clone(),
+                    serde_json::Value::String(v.text.to_string()),
+                );
             }
             let bytes = serde_json::to_vec(&map)
                 .map_err(|e| HttpError::InvalidRequest(format!("JSON body: {e}")))?;
@@ -191,9 +201,19 @@ pub(crate) async fn send(state: &mut CallState, request: Request) -> Result<Resp
     let headers = response
         .headers()
         .iter()
-        .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .map(|(k, v)| {
+            (
+                k.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
         .collect();
-    let body = read_capped(response, state.limits.max_response_bytes, state.limits.request_timeout).await?;
+    let body = read_capped(
+        response,
+        state.limits.max_response_bytes,
+        state.limits.request_timeout,
+    )
+    .await?;
     tracing::debug!(
         plugin = %state.plugin, %origin, %path, status,
         elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,

@@ -6,8 +6,8 @@ mod metadata;
 
 pub use cache::CompileCache;
 pub(crate) use loader::{LoadedPlugin, load};
-pub use metadata::{ConfigField, FieldKind, PluginMetadata};
 pub(crate) use metadata::placeholders;
+pub use metadata::{ConfigField, FieldKind, PluginMetadata};
 
 use std::fmt;
 

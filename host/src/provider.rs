@@ -150,7 +150,8 @@ impl ProviderConfig {
 
     /// Sets a secret setting.
     pub fn secret(mut self, name: impl Into<String>, value: SecretString) -> Self {
-        self.settings.insert(name.into(), SettingValue::Secret(value));
+        self.settings
+            .insert(name.into(), SettingValue::Secret(value));
         self
     }
 }
@@ -201,7 +202,10 @@ pub(crate) fn validate(
                 None if field.required => {
                     return Err(invalid(
                         &field.name,
-                        format!("required by plugin `{}` but not set ({})", meta.id, field.description),
+                        format!(
+                            "required by plugin `{}` but not set ({})",
+                            meta.id, field.description
+                        ),
                     ));
                 }
                 None => continue,
@@ -223,7 +227,11 @@ pub(crate) fn validate(
         if !ok {
             return Err(invalid(
                 &field.name,
-                format!("expected {}, got {}", field.kind.describe(), value.describe()),
+                format!(
+                    "expected {}, got {}",
+                    field.kind.describe(),
+                    value.describe()
+                ),
             ));
         }
         out.push((field.name.clone(), value));
@@ -340,7 +348,11 @@ enum OpResult {
 }
 
 impl Provider {
-    pub(crate) fn new(host: Arc<HostInner>, plugin: Arc<LoadedPlugin>, config: ProviderConfig) -> Result<Self> {
+    pub(crate) fn new(
+        host: Arc<HostInner>,
+        plugin: Arc<LoadedPlugin>,
+        config: ProviderConfig,
+    ) -> Result<Self> {
         let settings = validate(&config, &plugin.info.metadata)?;
         let declared = declared_origins(&config.name, &plugin.info.metadata, &settings)?;
         Ok(Self {
@@ -395,7 +407,8 @@ impl Provider {
 
     /// Refreshes with a refresh token (RFC 6749 §6).
     pub async fn refresh(&self, refresh_token: &SecretString) -> Result<TokenSet> {
-        self.exchange(Grant::RefreshToken(refresh_token.clone())).await
+        self.exchange(Grant::RefreshToken(refresh_token.clone()))
+            .await
     }
 
     async fn begin(&self) -> Result<(PluginCall, wit::Settings)> {
@@ -444,7 +457,9 @@ impl Provider {
             let instance = pre.instantiate_async(&mut *store).await?;
             let guest = instance.grantbox_plugin_oauth_provider();
             Ok::<_, wasmtime::Error>(match op {
-                Op::Exchange(s, r) => OpResult::Token(guest.call_exchange_token(&mut *store, s, r).await?),
+                Op::Exchange(s, r) => {
+                    OpResult::Token(guest.call_exchange_token(&mut *store, s, r).await?)
+                }
                 Op::AuthorizationUrl(s, r) => {
                     OpResult::Url(guest.call_authorization_url(&mut *store, s, r).await?)
                 }
@@ -453,7 +468,9 @@ impl Provider {
                         .call_start_device_authorization(&mut *store, s, scopes)
                         .await?,
                 ),
-                Op::Placement(s) => OpResult::Placement(guest.call_token_placement(&mut *store, s).await?),
+                Op::Placement(s) => {
+                    OpResult::Placement(guest.call_token_placement(&mut *store, s).await?)
+                }
             })
         })
         .await;
@@ -499,13 +516,18 @@ impl Provider {
     pub async fn exchange(&self, grant: Grant) -> Result<TokenSet> {
         let started = std::time::Instant::now();
         let (mut call, settings) = self.begin().await?;
-        let secret = |call: &mut PluginCall, name: &str, s: &SecretString| -> Result<Resource<SecretEntry>> {
+        let secret = |call: &mut PluginCall,
+                      name: &str,
+                      s: &SecretString|
+         -> Result<Resource<SecretEntry>> {
             call.secret(name, s).map_err(|f| self.fault(f))
         };
         let wit_grant = match &grant {
             Grant::ClientCredentials => wit::Grant::ClientCredentials,
             Grant::Password => wit::Grant::Password,
-            Grant::RefreshToken(t) => wit::Grant::RefreshToken(secret(&mut call, "refresh_token", t)?),
+            Grant::RefreshToken(t) => {
+                wit::Grant::RefreshToken(secret(&mut call, "refresh_token", t)?)
+            }
             Grant::AuthorizationCode {
                 code,
                 redirect_uri,
@@ -532,15 +554,22 @@ impl Provider {
             _ => Err(self.fault(PluginFault::Contract("unexpected result".into()))),
         };
         match &outcome {
-            Ok(_) => tracing::info!(elapsed_ms = started.elapsed().as_secs_f64() * 1000.0, "token issued"),
-            Err(e) => tracing::warn!(elapsed_ms = started.elapsed().as_secs_f64() * 1000.0, error = %e, "token request failed"),
+            Ok(_) => tracing::info!(
+                elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+                "token issued"
+            ),
+            Err(e) => {
+                tracing::warn!(elapsed_ms = started.elapsed().as_secs_f64() * 1000.0, error = %e, "token request failed")
+            }
         }
         outcome
     }
 
     fn token_set(&self, t: wit::TokenSet) -> Result<TokenSet> {
         if t.access_token.is_empty() {
-            return Err(self.fault(PluginFault::Contract("returned an empty access token".into())));
+            return Err(self.fault(PluginFault::Contract(
+                "returned an empty access token".into(),
+            )));
         }
         let extra = match t.extra {
             None => serde_json::Map::new(),
@@ -577,7 +606,10 @@ impl Provider {
             prompt: request.prompt.clone(),
             extra_params: request.extra_params.clone(),
         };
-        match self.run(&mut call, Op::AuthorizationUrl(&settings, &req)).await? {
+        match self
+            .run(&mut call, Op::AuthorizationUrl(&settings, &req))
+            .await?
+        {
             OpResult::Url(Ok(url)) => {
                 parse_http_url(&url).map_err(|m| {
                     self.fault(PluginFault::Contract(format!("authorization URL: {m}")))
@@ -631,7 +663,11 @@ impl Provider {
     }
 
     /// Applies `token` to an outgoing API request the way this provider wants it.
-    pub async fn authorize(&self, token: &SecretString, request: &mut reqwest::Request) -> Result<()> {
+    pub async fn authorize(
+        &self,
+        token: &SecretString,
+        request: &mut reqwest::Request,
+    ) -> Result<()> {
         let placement = self.token_placement().await?;
         placement
             .apply_to_request(token, request)
@@ -645,7 +681,9 @@ impl Provider {
             .iter()
             .map(|(k, v)| {
                 let shown = match v {
-                    SettingValue::Secret(s) => format!("[redacted, {} bytes]", s.expose_secret().len()),
+                    SettingValue::Secret(s) => {
+                        format!("[redacted, {} bytes]", s.expose_secret().len())
+                    }
                     other => format!("{other:?}"),
                 };
                 (k.clone(), shown)
@@ -677,7 +715,10 @@ mod tests {
             description: String::new(),
             grants: vec!["client_credentials".into(), "custom".into()],
             custom_grants: vec!["jwt-bearer".into()],
-            hosts: vec!["{token_url}".into(), "https://{tenant}.login.example.com".into()],
+            hosts: vec![
+                "{token_url}".into(),
+                "https://{tenant}.login.example.com".into(),
+            ],
             config: vec![
                 field("token_url", FieldKind::Url, true, None),
                 field("tenant", FieldKind::Text, false, None),
@@ -690,7 +731,9 @@ mod tests {
     }
 
     fn err(config: ProviderConfig) -> String {
-        validate(&config, &meta()).expect_err("should fail").to_string()
+        validate(&config, &meta())
+            .expect_err("should fail")
+            .to_string()
     }
 
     #[test]
@@ -700,29 +743,54 @@ mod tests {
             .secret("client_secret", SecretString::from("s3cret-value"));
         let settings = validate(&cfg, &meta()).expect("valid");
         let names: Vec<&str> = settings.iter().map(|(n, _)| n.as_str()).collect();
-        assert_eq!(names, ["token_url", "client_secret", "use_json", "scope_separator"]);
+        assert_eq!(
+            names,
+            ["token_url", "client_secret", "use_json", "scope_separator"]
+        );
         assert!(matches!(settings[2].1, SettingValue::Flag(false)));
         assert!(!format!("{settings:?}").contains("s3cret-value"));
     }
 
     #[test]
     fn errors_name_the_field() {
-        let base = || ProviderConfig::new("acme", "test").setting("token_url", "https://a.example/t");
+        let base =
+            || ProviderConfig::new("acme", "test").setting("token_url", "https://a.example/t");
         let e = err(ProviderConfig::new("acme", "test"));
         assert!(e.contains("setting `token_url`: required"), "{e}");
         let e = err(base().setting("tokn_url", "x"));
-        assert!(e.contains("setting `tokn_url`: plugin `test` has no such setting"), "{e}");
+        assert!(
+            e.contains("setting `tokn_url`: plugin `test` has no such setting"),
+            "{e}"
+        );
         let e = err(ProviderConfig::new("acme", "test").setting("token_url", "ftp://x/"));
-        assert!(e.contains("setting `token_url`: `ftp://x/` is not an http or https URL"), "{e}");
+        assert!(
+            e.contains("setting `token_url`: `ftp://x/` is not an http or https URL"),
+            "{e}"
+        );
         let e = err(ProviderConfig::new("acme", "test").setting("token_url", "not a url"));
         assert!(e.contains("setting `token_url`"), "{e}");
         let e = err(base().setting("client_secret", "inline"));
-        assert!(e.contains("setting `client_secret`: expected a secret"), "{e}");
+        assert!(
+            e.contains("setting `client_secret`: expected a secret"),
+            "{e}"
+        );
         let e = err(base().setting("use_json", "yes"));
-        assert!(e.contains("setting `use_json`: expected true or false, got text"), "{e}");
+        assert!(
+            e.contains("setting `use_json`: expected true or false, got text"),
+            "{e}"
+        );
         let e = err(base().grant(GrantType::Password));
-        assert!(e.contains("setting `grant`: plugin `test` does not support grant `password`"), "{e}");
-        assert!(validate(&base().grant(GrantType::Custom("jwt-bearer".into())), &meta()).is_ok());
+        assert!(
+            e.contains("setting `grant`: plugin `test` does not support grant `password`"),
+            "{e}"
+        );
+        assert!(
+            validate(
+                &base().grant(GrantType::Custom("jwt-bearer".into())),
+                &meta()
+            )
+            .is_ok()
+        );
     }
 
     #[test]
@@ -733,18 +801,28 @@ mod tests {
         let settings = validate(&cfg, &meta()).expect("valid");
         let origins = declared_origins("acme", &meta(), &settings).expect("origins");
         let shown: Vec<String> = origins.iter().map(ToString::to_string).collect();
-        assert_eq!(shown, ["http://127.0.0.1:4000", "https://contoso.login.example.com"]);
+        assert_eq!(
+            shown,
+            ["http://127.0.0.1:4000", "https://contoso.login.example.com"]
+        );
 
         let cfg = ProviderConfig::new("acme", "test")
             .setting("token_url", "https://a.example/t")
             .setting("tenant", "evil.example#");
         let settings = validate(&cfg, &meta()).expect("valid");
-        let e = declared_origins("acme", &meta(), &settings).expect_err("refused").to_string();
+        let e = declared_origins("acme", &meta(), &settings)
+            .expect_err("refused")
+            .to_string();
         assert!(e.contains("setting `tenant`"), "{e}");
 
         // An unset field skips its pattern.
         let cfg = ProviderConfig::new("acme", "test").setting("token_url", "https://a.example/t");
         let settings = validate(&cfg, &meta()).expect("valid");
-        assert_eq!(declared_origins("acme", &meta(), &settings).expect("origins").len(), 1);
+        assert_eq!(
+            declared_origins("acme", &meta(), &settings)
+                .expect("origins")
+                .len(),
+            1
+        );
     }
 }

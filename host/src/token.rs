@@ -213,7 +213,9 @@ impl TokenPlacement {
     ) -> Result<(), ApplyError> {
         let value = |prefix: Option<&str>| -> Result<HeaderValue, ApplyError> {
             let text = match prefix {
-                Some(p) if p.ends_with(' ') || p.is_empty() => format!("{p}{}", token.expose_secret()),
+                Some(p) if p.ends_with(' ') || p.is_empty() => {
+                    format!("{p}{}", token.expose_secret())
+                }
                 Some(p) => format!("{p} {}", token.expose_secret()),
                 None => token.expose_secret().to_owned(),
             };
@@ -232,7 +234,8 @@ impl TokenPlacement {
                 headers.insert(name, value(prefix.as_deref())?);
             }
             TokenPlacement::Query { name } => {
-                url.query_pairs_mut().append_pair(name, token.expose_secret());
+                url.query_pairs_mut()
+                    .append_pair(name, token.expose_secret());
             }
         }
         Ok(())
@@ -260,23 +263,33 @@ mod tests {
         let token = SecretString::from("tok123");
         let mut url = Url::parse("https://api.example.com/x?a=1").expect("url");
         let mut h = HeaderMap::new();
-        TokenPlacement::Authorization { scheme: Some("Bearer".into()) }
-            .apply(&token, &mut h, &mut url)
-            .expect("apply");
+        TokenPlacement::Authorization {
+            scheme: Some("Bearer".into()),
+        }
+        .apply(&token, &mut h, &mut url)
+        .expect("apply");
         assert_eq!(h[AUTHORIZATION], "Bearer tok123");
         assert!(h[AUTHORIZATION].is_sensitive());
         TokenPlacement::Authorization { scheme: None }
             .apply(&token, &mut h, &mut url)
             .expect("apply");
         assert_eq!(h[AUTHORIZATION], "tok123");
-        TokenPlacement::Header { name: "x-auth-token".into(), prefix: None }
-            .apply(&token, &mut h, &mut url)
-            .expect("apply");
+        TokenPlacement::Header {
+            name: "x-auth-token".into(),
+            prefix: None,
+        }
+        .apply(&token, &mut h, &mut url)
+        .expect("apply");
         assert_eq!(h["x-auth-token"], "tok123");
-        TokenPlacement::Query { name: "access_token".into() }
-            .apply(&token, &mut h, &mut url)
-            .expect("apply");
-        assert_eq!(url.as_str(), "https://api.example.com/x?a=1&access_token=tok123");
+        TokenPlacement::Query {
+            name: "access_token".into(),
+        }
+        .apply(&token, &mut h, &mut url)
+        .expect("apply");
+        assert_eq!(
+            url.as_str(),
+            "https://api.example.com/x?a=1&access_token=tok123"
+        );
     }
 
     #[test]

@@ -27,7 +27,13 @@ fn main() {
         .and_then(Path::parent)
         .expect("plugins/artifacts lives two levels below the workspace root")
         .to_path_buf();
-    for dir in ["wit", "guest-sdk", "plugins/generic", "tests/components", "Cargo.lock"] {
+    for dir in [
+        "wit",
+        "guest-sdk",
+        "plugins/generic",
+        "tests/components",
+        "Cargo.lock",
+    ] {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());
     }
     println!("cargo:rerun-if-changed=build.rs");
@@ -66,7 +72,9 @@ fn main() {
     ] {
         cmd.env_remove(var);
     }
-    let status = cmd.status().unwrap_or_else(|e| panic!("could not run cargo to build the plugins: {e}"));
+    let status = cmd
+        .status()
+        .unwrap_or_else(|e| panic!("could not run cargo to build the plugins: {e}"));
     if !status.success() {
         let installed = Command::new("rustup")
             .args(["target", "list", "--installed"])

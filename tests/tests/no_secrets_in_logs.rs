@@ -27,7 +27,10 @@ async fn no_secret_appears_in_trace_logs() -> anyhow::Result<()> {
         ..Behavior::default()
     })
     .await?;
-    let host = Host::builder().limits(test_limits()).egress(loopback_egress()).build()?;
+    let host = Host::builder()
+        .limits(test_limits())
+        .egress(loopback_egress())
+        .build()?;
     host.load_plugin_file(artifacts::GENERIC).await?;
     host.load_plugin_file(artifacts::HOSTILE).await?;
 
@@ -45,9 +48,17 @@ async fn no_secret_appears_in_trace_logs() -> anyhow::Result<()> {
     let refresh = token.refresh_token.clone().expect("a refresh token");
     let refreshed = password.refresh(&refresh).await?;
     // Failures are logged too: a wrong secret, a dead refresh token, a hostile plugin.
-    let wrong = host.provider(base.clone().secret("client_secret", SecretString::from("log-test-wrong-secret-55")))?;
+    let wrong = host.provider(base.clone().secret(
+        "client_secret",
+        SecretString::from("log-test-wrong-secret-55"),
+    ))?;
     assert!(wrong.fetch_token().await.is_err());
-    assert!(password.refresh(&SecretString::from("log-test-dead-refresh-token")).await.is_err());
+    assert!(
+        password
+            .refresh(&SecretString::from("log-test-dead-refresh-token"))
+            .await
+            .is_err()
+    );
     let echo = host.provider(
         ProviderConfig::new("echo", "hostile")
             .setting("mode", "echo")
@@ -59,7 +70,10 @@ async fn no_secret_appears_in_trace_logs() -> anyhow::Result<()> {
     tracing::info!(error = %echo_err, "echo plugin error");
 
     let captured = logs.contents();
-    assert!(captured.contains("token issued"), "logs were not captured:\n{captured}");
+    assert!(
+        captured.contains("token issued"),
+        "logs were not captured:\n{captured}"
+    );
     assert!(captured.contains("outbound request"), "{captured}");
     for secret in [
         CLIENT_SECRET,
@@ -70,7 +84,10 @@ async fn no_secret_appears_in_trace_logs() -> anyhow::Result<()> {
         refresh.expose_secret(),
         refreshed.access_token.expose_secret(),
     ] {
-        assert!(!captured.contains(secret), "`{secret}` appears in the logs:\n{captured}");
+        assert!(
+            !captured.contains(secret),
+            "`{secret}` appears in the logs:\n{captured}"
+        );
     }
     Ok(())
 }

@@ -65,8 +65,11 @@ pub(crate) async fn load(
             "imports something grantbox does not provide (plugins get only the contract's interfaces and a sandboxed WASI without files, environment or sockets): {e:#}"
         ))
     })?;
-    let pre = ProviderPre::new(instance_pre)
-        .map_err(|e| fail(format!("does not match the contract's `provider` world: {e:#}")))?;
+    let pre = ProviderPre::new(instance_pre).map_err(|e| {
+        fail(format!(
+            "does not match the contract's `provider` world: {e:#}"
+        ))
+    })?;
 
     let metadata = fetch_metadata(runtime, &pre, source).await?;
     Ok(LoadedPlugin {
@@ -84,7 +87,10 @@ pub(crate) async fn load(
 
 /// Finds the version of `grantbox:plugin/oauth-provider` the component exports and checks
 /// that this host can serve it.
-fn check_contract(engine: &wasmtime::Engine, component: &Component) -> std::result::Result<String, String> {
+fn check_contract(
+    engine: &wasmtime::Engine,
+    component: &Component,
+) -> std::result::Result<String, String> {
     let ours = semver::Version::parse(CONTRACT_VERSION).map_err(|e| e.to_string())?;
     let ty = component.component_type();
     let mut found = None;

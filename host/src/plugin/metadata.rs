@@ -31,7 +31,9 @@ impl FieldKind {
         match self {
             FieldKind::Text => "text",
             FieldKind::Url => "an absolute http(s) URL",
-            FieldKind::Secret => "a secret ({ env = \"VAR\" }, { file = \"path\" } or { value = \"…\" })",
+            FieldKind::Secret => {
+                "a secret ({ env = \"VAR\" }, { file = \"path\" } or { value = \"…\" })"
+            }
             FieldKind::Flag => "true or false",
             FieldKind::Number => "an integer",
             FieldKind::TextList => "a list of strings",
@@ -114,14 +116,16 @@ fn kind(k: wit::FieldKind) -> FieldKind {
 fn is_id(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !s.starts_with('-')
 }
 
 fn is_field_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
         && s.as_bytes()[0].is_ascii_lowercase()
 }
 
@@ -158,7 +162,10 @@ impl PluginMetadata {
             return Err("metadata: display-name is empty".into());
         }
         if semver::Version::parse(&m.version).is_err() {
-            return Err(format!("metadata: version `{}` is not a semantic version", m.version));
+            return Err(format!(
+                "metadata: version `{}` is not a semantic version",
+                m.version
+            ));
         }
         if m.grants.is_empty() {
             return Err("metadata: grants is empty".into());
@@ -179,7 +186,10 @@ impl PluginMetadata {
                 ));
             }
             if !seen.insert(f.name.clone()) {
-                return Err(format!("metadata: config field `{}` is declared twice", f.name));
+                return Err(format!(
+                    "metadata: config field `{}` is declared twice",
+                    f.name
+                ));
             }
             let kind = kind(f.kind);
             if let Some(d) = &f.default {
@@ -223,7 +233,11 @@ impl PluginMetadata {
             display_name: m.display_name,
             version: m.version,
             description: m.description,
-            grants: m.grants.into_iter().map(|g| grant_name(g).to_owned()).collect(),
+            grants: m
+                .grants
+                .into_iter()
+                .map(|g| grant_name(g).to_owned())
+                .collect(),
             custom_grants: m.custom_grants,
             hosts: m.hosts,
             config,

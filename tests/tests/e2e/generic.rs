@@ -47,7 +47,10 @@ fn oauth_kind(e: &Error) -> Option<ErrorKind> {
 }
 
 fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 #[tokio::test]
@@ -64,8 +67,14 @@ async fn standard_client_credentials_with_basic_auth() -> anyhow::Result<()> {
     assert_eq!(reqs.len(), 1);
     let r = &reqs[0];
     assert_eq!(r.path, "/token");
-    assert_eq!(r.params.get("grant_type").map(String::as_str), Some("client_credentials"));
-    assert_eq!(r.params.get("scope").map(String::as_str), Some("read write"));
+    assert_eq!(
+        r.params.get("grant_type").map(String::as_str),
+        Some("client_credentials")
+    );
+    assert_eq!(
+        r.params.get("scope").map(String::as_str),
+        Some("read write")
+    );
     // Basic by default (RFC 6749 §2.3.1), never the secret in the body.
     assert_eq!(
         r.basic_credentials,
@@ -110,8 +119,14 @@ async fn body_only_server() -> anyhow::Result<()> {
         .fetch_token()
         .await?;
     let r = server.requests().pop().expect("a request");
-    assert_eq!(r.params.get("client_id").map(String::as_str), Some(CLIENT_ID));
-    assert_eq!(r.params.get("client_secret").map(String::as_str), Some(CLIENT_SECRET));
+    assert_eq!(
+        r.params.get("client_id").map(String::as_str),
+        Some(CLIENT_ID)
+    );
+    assert_eq!(
+        r.params.get("client_secret").map(String::as_str),
+        Some(CLIENT_SECRET)
+    );
     assert!(r.basic_credentials.is_none());
 
     let err = provider(&host, config(&server))
@@ -141,7 +156,11 @@ async fn renamed_password_grant() -> anyhow::Result<()> {
         .fetch_token()
         .await
         .expect_err("the standard grant_type is refused");
-    assert_eq!(err.oauth().and_then(|o| o.error.clone()).as_deref(), Some("unsupported_grant_type"), "{err}");
+    assert_eq!(
+        err.oauth().and_then(|o| o.error.clone()).as_deref(),
+        Some("unsupported_grant_type"),
+        "{err}"
+    );
 
     let token = provider(&host, cfg.setting("grant_type", renamed))
         .await?
@@ -149,7 +168,10 @@ async fn renamed_password_grant() -> anyhow::Result<()> {
         .await?;
     assert!(!token.access_token.expose_secret().is_empty());
     let r = server.requests().pop().expect("a request");
-    assert_eq!(r.params.get("grant_type").map(String::as_str), Some(renamed));
+    assert_eq!(
+        r.params.get("grant_type").map(String::as_str),
+        Some(renamed)
+    );
     assert_eq!(r.params.get("username").map(String::as_str), Some(USERNAME));
     assert_eq!(r.params.get("password").map(String::as_str), Some(PASSWORD));
     Ok(())
@@ -169,15 +191,27 @@ async fn required_extra_header_and_body_param() -> anyhow::Result<()> {
         .fetch_token()
         .await
         .expect_err("missing header and param");
-    assert_eq!(err.oauth().and_then(|o| o.error.clone()).as_deref(), Some("invalid_request"));
+    assert_eq!(
+        err.oauth().and_then(|o| o.error.clone()).as_deref(),
+        Some("invalid_request")
+    );
 
     let cfg = config(&server)
         .setting("extra_headers", map(&[("X-Api-Version", "2024-01")]))
-        .setting("extra_params", map(&[("audience", "https://api.acme.example")]));
+        .setting(
+            "extra_params",
+            map(&[("audience", "https://api.acme.example")]),
+        );
     provider(&host, cfg).await?.fetch_token().await?;
     let r = server.requests().pop().expect("a request");
-    assert_eq!(r.headers.get("x-api-version").map(String::as_str), Some("2024-01"));
-    assert_eq!(r.params.get("audience").map(String::as_str), Some("https://api.acme.example"));
+    assert_eq!(
+        r.headers.get("x-api-version").map(String::as_str),
+        Some("2024-01")
+    );
+    assert_eq!(
+        r.params.get("audience").map(String::as_str),
+        Some("https://api.acme.example")
+    );
     Ok(())
 }
 
@@ -196,11 +230,17 @@ async fn token_placements_on_api_calls() -> anyhow::Result<()> {
         (ApiTokenPlacement::Raw, &[("token_placement", "raw")]),
         (
             ApiTokenPlacement::Header("x-auth-token".into()),
-            &[("token_placement", "header"), ("token_header", "X-Auth-Token")],
+            &[
+                ("token_placement", "header"),
+                ("token_header", "X-Auth-Token"),
+            ],
         ),
         (
             ApiTokenPlacement::Query("access_token".into()),
-            &[("token_placement", "query"), ("token_query_param", "access_token")],
+            &[
+                ("token_placement", "query"),
+                ("token_query_param", "access_token"),
+            ],
         ),
     ];
     for (placement, settings) in cases {
@@ -215,11 +255,19 @@ async fn token_placements_on_api_calls() -> anyhow::Result<()> {
         }
         let p = provider(&host, cfg).await?;
         let token = p.fetch_token().await?;
-        assert_eq!(whoami(&p, &server, &token.access_token).await?, 200, "{placement:?}");
+        assert_eq!(
+            whoami(&p, &server, &token.access_token).await?,
+            200,
+            "{placement:?}"
+        );
         // The default (Bearer) placement is refused where the API wants something else.
         if placement != ApiTokenPlacement::Bearer {
             let bearer = provider(&host, config(&server)).await?;
-            assert_eq!(whoami(&bearer, &server, &token.access_token).await?, 401, "{placement:?}");
+            assert_eq!(
+                whoami(&bearer, &server, &token.access_token).await?,
+                401,
+                "{placement:?}"
+            );
         }
     }
     Ok(())
@@ -235,7 +283,10 @@ async fn expires_in_as_string_and_missing_token_type() -> anyhow::Result<()> {
     })
     .await?;
     let host = host_with_generic().await?;
-    let token = provider(&host, config(&server)).await?.fetch_token().await?;
+    let token = provider(&host, config(&server))
+        .await?
+        .fetch_token()
+        .await?;
     assert_eq!(token.expires_in, Some(Duration::from_secs(3599)));
     assert_eq!(token.token_type, None);
 
@@ -243,7 +294,10 @@ async fn expires_in_as_string_and_missing_token_type() -> anyhow::Result<()> {
         expires_in: ExpiresIn::Absent,
         ..behavior()
     });
-    let token = provider(&host, config(&server)).await?.fetch_token().await?;
+    let token = provider(&host, config(&server))
+        .await?
+        .fetch_token()
+        .await?;
     assert_eq!(token.expires_in, None);
     Ok(())
 }
@@ -252,7 +306,11 @@ async fn expires_in_as_string_and_missing_token_type() -> anyhow::Result<()> {
 async fn rfc6749_error_with_400_and_error_inside_200() -> anyhow::Result<()> {
     for in_200 in [false, true] {
         let server = start(Behavior {
-            force_error: Some((400, "invalid_scope".into(), "scope `write` is not allowed".into())),
+            force_error: Some((
+                400,
+                "invalid_scope".into(),
+                "scope `write` is not allowed".into(),
+            )),
             errors_with_status_200: in_200,
             ..behavior()
         })
@@ -266,7 +324,10 @@ async fn rfc6749_error_with_400_and_error_inside_200() -> anyhow::Result<()> {
         let o = err.oauth().expect("an OAuth error");
         assert_eq!(o.kind, ErrorKind::Rejected);
         assert_eq!(o.error.as_deref(), Some("invalid_scope"));
-        assert_eq!(o.description.as_deref(), Some("scope `write` is not allowed"));
+        assert_eq!(
+            o.description.as_deref(),
+            Some("scope `write` is not allowed")
+        );
         assert_eq!(o.status, Some(if in_200 { 200 } else { 400 }));
     }
     Ok(())
@@ -286,16 +347,28 @@ async fn refresh_with_separate_refresh_url_and_invalid_grant() -> anyhow::Result
         .setting("username", USERNAME)
         .secret("password", SecretString::from(PASSWORD))
         .setting("refresh_url", server.url("/refresh"))
-        .setting("refresh_params", map(&[("resource", "https://api.acme.example")]));
+        .setting(
+            "refresh_params",
+            map(&[("resource", "https://api.acme.example")]),
+        );
     let p = provider(&host, cfg).await?;
     let first = p.fetch_token().await?;
     let rt = first.refresh_token.as_ref().expect("a refresh token");
     let second = p.refresh(rt).await?;
-    assert_ne!(first.access_token.expose_secret(), second.access_token.expose_secret());
+    assert_ne!(
+        first.access_token.expose_secret(),
+        second.access_token.expose_secret()
+    );
     let r = server.requests().pop().expect("a request");
     assert_eq!(r.path, "/refresh");
-    assert_eq!(r.params.get("grant_type").map(String::as_str), Some("refresh_token"));
-    assert_eq!(r.params.get("resource").map(String::as_str), Some("https://api.acme.example"));
+    assert_eq!(
+        r.params.get("grant_type").map(String::as_str),
+        Some("refresh_token")
+    );
+    assert_eq!(
+        r.params.get("resource").map(String::as_str),
+        Some("https://api.acme.example")
+    );
 
     let err = p
         .refresh(&SecretString::from("rt_not-a-real-one"))
@@ -320,9 +393,18 @@ async fn scope_separator_and_json_body() -> anyhow::Result<()> {
         .setting("client_auth", "body");
     provider(&host, cfg).await?.fetch_token().await?;
     let r = server.requests().pop().expect("a request");
-    assert_eq!(r.headers.get("content-type").map(String::as_str), Some("application/json"));
-    assert_eq!(r.params.get("scope").map(String::as_str), Some("read,write"));
-    assert_eq!(r.params.get("client_secret").map(String::as_str), Some(CLIENT_SECRET));
+    assert_eq!(
+        r.headers.get("content-type").map(String::as_str),
+        Some("application/json")
+    );
+    assert_eq!(
+        r.params.get("scope").map(String::as_str),
+        Some("read,write")
+    );
+    assert_eq!(
+        r.params.get("client_secret").map(String::as_str),
+        Some(CLIENT_SECRET)
+    );
     Ok(())
 }
 

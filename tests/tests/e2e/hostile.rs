@@ -11,7 +11,10 @@ const SECRET: &str = "hostile-test-secret-4f1c2e9a";
 const PASSWORD: &str = "hostile-test-password-77d0b3";
 
 async fn host(egress: EgressPolicy) -> anyhow::Result<Host> {
-    let host = Host::builder().limits(test_limits()).egress(egress).build()?;
+    let host = Host::builder()
+        .limits(test_limits())
+        .egress(egress)
+        .build()?;
     host.load_plugin_file(artifacts::HOSTILE).await?;
     host.load_plugin_file(artifacts::GENERIC).await?;
     Ok(host)
@@ -108,13 +111,22 @@ async fn undeclared_host_is_denied_before_any_connection() -> anyhow::Result<()>
     let target = TokenServer::start(Behavior::default()).await?;
     let host = host(loopback_egress()).await?;
     let err = host
-        .provider(hostile("undeclared-host", &declared).setting("target_url", target.url("/token")))?
+        .provider(
+            hostile("undeclared-host", &declared).setting("target_url", target.url("/token")),
+        )?
         .fetch_token()
         .await
         .expect_err("denied");
     let text = err.to_string();
-    assert!(text.contains("not among the hosts the plugin declared"), "{text}");
-    assert_eq!(target.request_count(), 0, "the undeclared server was contacted");
+    assert!(
+        text.contains("not among the hosts the plugin declared"),
+        "{text}"
+    );
+    assert_eq!(
+        target.request_count(),
+        0,
+        "the undeclared server was contacted"
+    );
     assert_eq!(declared.request_count(), 0);
     still_serves(&host).await
 }
@@ -131,7 +143,10 @@ async fn private_addresses_are_denied_unless_allowed() -> anyhow::Result<()> {
         .fetch_token()
         .await
         .expect_err("denied");
-    assert!(err.to_string().contains("private, loopback or link-local"), "{err}");
+    assert!(
+        err.to_string().contains("private, loopback or link-local"),
+        "{err}"
+    );
     // …and a name that resolves to loopback, checked by the host's resolver.
     let by_name = server.url("/token").replace("127.0.0.1", "localhost");
     let err = host
@@ -139,8 +154,15 @@ async fn private_addresses_are_denied_unless_allowed() -> anyhow::Result<()> {
         .fetch_token()
         .await
         .expect_err("denied");
-    assert!(err.to_string().contains("private, loopback or link-local"), "{err}");
-    assert_eq!(server.request_count(), 0, "the private server was contacted");
+    assert!(
+        err.to_string().contains("private, loopback or link-local"),
+        "{err}"
+    );
+    assert_eq!(
+        server.request_count(),
+        0,
+        "the private server was contacted"
+    );
     Ok(())
 }
 
@@ -168,7 +190,17 @@ async fn many_hostile_calls_in_parallel_leave_the_host_healthy() -> anyhow::Resu
     let server = TokenServer::start(Behavior::default()).await?;
     let host = host(loopback_egress()).await?;
     let mut tasks = Vec::new();
-    for mode in ["loop", "memory", "recursion", "shadow-stack", "panic", "loop", "memory", "recursion", "panic"] {
+    for mode in [
+        "loop",
+        "memory",
+        "recursion",
+        "shadow-stack",
+        "panic",
+        "loop",
+        "memory",
+        "recursion",
+        "panic",
+    ] {
         let p = host.provider(hostile(mode, &server))?;
         tasks.push(tokio::spawn(async move { p.fetch_token().await }));
     }

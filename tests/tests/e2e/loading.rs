@@ -5,22 +5,35 @@ use grantbox_e2e::{artifacts, loopback_egress, test_limits};
 use grantbox_host::{Error, Host};
 
 fn host() -> anyhow::Result<Host> {
-    Ok(Host::builder().limits(test_limits()).egress(loopback_egress()).build()?)
+    Ok(Host::builder()
+        .limits(test_limits())
+        .egress(loopback_egress())
+        .build()?)
 }
 
 #[tokio::test]
 async fn a_broken_file_does_not_stop_the_others() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     std::fs::copy(artifacts::GENERIC, dir.path().join("b-generic.wasm"))?;
-    std::fs::write(dir.path().join("a-garbage.wasm"), b"this is not wasm at all")?;
+    std::fs::write(
+        dir.path().join("a-garbage.wasm"),
+        b"this is not wasm at all",
+    )?;
     // A valid core module (not a component): magic + version 1.
     std::fs::write(dir.path().join("c-core.wasm"), b"\0asm\x01\0\0\0")?;
     std::fs::write(dir.path().join("notes.txt"), b"ignored")?;
-    std::fs::copy(artifacts::WRONG_VERSION, dir.path().join("d-wrong-version.wasm"))?;
+    std::fs::copy(
+        artifacts::WRONG_VERSION,
+        dir.path().join("d-wrong-version.wasm"),
+    )?;
 
     let host = host()?;
     let report = host.load_plugin_dir(dir.path()).await?;
-    let loaded: Vec<&str> = report.loaded.iter().map(|p| p.metadata.id.as_str()).collect();
+    let loaded: Vec<&str> = report
+        .loaded
+        .iter()
+        .map(|p| p.metadata.id.as_str())
+        .collect();
     assert_eq!(loaded, ["generic"]);
     assert_eq!(report.failed.len(), 3, "{:?}", report.failed);
     let reason = |name: &str| {
@@ -34,7 +47,10 @@ async fn a_broken_file_does_not_stop_the_others() -> anyhow::Result<()> {
     assert!(reason("a-garbage.wasm").contains("not a WebAssembly file"));
     assert!(reason("c-core.wasm").contains("not a component"));
     let wrong = reason("d-wrong-version.wasm");
-    assert!(wrong.contains("grantbox:plugin@9.0.0") && wrong.contains("0.1.0"), "{wrong}");
+    assert!(
+        wrong.contains("grantbox:plugin@9.0.0") && wrong.contains("0.1.0"),
+        "{wrong}"
+    );
     assert!(wrong.contains("d-wrong-version.wasm"), "{wrong}");
     Ok(())
 }
@@ -43,9 +59,15 @@ async fn a_broken_file_does_not_stop_the_others() -> anyhow::Result<()> {
 async fn duplicate_ids_are_refused() -> anyhow::Result<()> {
     let host = host()?;
     host.load_plugin_file(artifacts::GENERIC).await?;
-    let err = host.load_plugin_file(artifacts::GENERIC).await.expect_err("duplicate");
+    let err = host
+        .load_plugin_file(artifacts::GENERIC)
+        .await
+        .expect_err("duplicate");
     assert!(matches!(err, Error::PluginLoad { .. }));
-    assert!(err.to_string().contains("duplicate plugin id `generic`"), "{err}");
+    assert!(
+        err.to_string().contains("duplicate plugin id `generic`"),
+        "{err}"
+    );
     Ok(())
 }
 

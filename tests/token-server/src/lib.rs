@@ -229,7 +229,10 @@ impl Shared {
     }
 
     fn behavior(&self) -> Behavior {
-        self.behavior.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.behavior
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     fn token(&self, prefix: &str) -> String {
@@ -368,7 +371,11 @@ struct OAuthFailure {
     basic_challenge: bool,
 }
 
-fn fail(status: StatusCode, error: impl Into<String>, description: impl Into<String>) -> OAuthFailure {
+fn fail(
+    status: StatusCode,
+    error: impl Into<String>,
+    description: impl Into<String>,
+) -> OAuthFailure {
     OAuthFailure {
         status,
         error: error.into(),
@@ -381,7 +388,13 @@ fn decode_basic(headers: &HeaderMap) -> Result<Option<(String, String)>, OAuthFa
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };
-    let bad = || fail(StatusCode::BAD_REQUEST, "invalid_request", "malformed Authorization header");
+    let bad = || {
+        fail(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "malformed Authorization header",
+        )
+    };
     let text = value.to_str().map_err(|_| bad())?;
     let Some(encoded) = text.strip_prefix("Basic ") else {
         return Err(bad());
@@ -401,7 +414,11 @@ fn decode_basic(headers: &HeaderMap) -> Result<Option<(String, String)>, OAuthFa
     Ok(Some((unform(id), unform(secret))))
 }
 
-fn parse_params(headers: &HeaderMap, body: &[u8], accept_json: bool) -> Result<BTreeMap<String, String>, OAuthFailure> {
+fn parse_params(
+    headers: &HeaderMap,
+    body: &[u8],
+    accept_json: bool,
+) -> Result<BTreeMap<String, String>, OAuthFailure> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -411,10 +428,19 @@ fn parse_params(headers: &HeaderMap, body: &[u8], accept_json: bool) -> Result<B
         return Ok(form_urlencoded::parse(body).into_owned().collect());
     }
     if accept_json && content_type.starts_with("application/json") {
-        let value: Value = serde_json::from_slice(body)
-            .map_err(|e| fail(StatusCode::BAD_REQUEST, "invalid_request", format!("malformed JSON body: {e}")))?;
+        let value: Value = serde_json::from_slice(body).map_err(|e| {
+            fail(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                format!("malformed JSON body: {e}"),
+            )
+        })?;
         let Value::Object(map) = value else {
-            return Err(fail(StatusCode::BAD_REQUEST, "invalid_request", "the JSON body must be an object"));
+            return Err(fail(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "the JSON body must be an object",
+            ));
         };
         return Ok(map
             .into_iter()
@@ -430,14 +456,21 @@ fn parse_params(headers: &HeaderMap, body: &[u8], accept_json: bool) -> Result<B
     Err(fail(
         StatusCode::BAD_REQUEST,
         "invalid_request",
-        format!("unsupported Content-Type `{content_type}`; expected application/x-www-form-urlencoded"),
+        format!(
+            "unsupported Content-Type `{content_type}`; expected application/x-www-form-urlencoded"
+        ),
     ))
 }
 
 fn header_map(headers: &HeaderMap) -> BTreeMap<String, String> {
     headers
         .iter()
-        .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .map(|(k, v)| {
+            (
+                k.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
         .collect()
 }
 
@@ -454,20 +487,35 @@ async fn token_endpoint(State(shared): State<Arc<Shared>>, request: Request) -> 
     let path = parts.uri.path().to_owned();
     let mut params = BTreeMap::new();
     let mut basic = None;
-    let outcome = handle_token(&shared, &behavior, &parts.method, &parts.uri, &parts.headers, &body, &mut params, &mut basic);
+    let outcome = handle_token(
+        &shared,
+        &behavior,
+        &parts.method,
+        &parts.uri,
+        &parts.headers,
+        &body,
+        &mut params,
+        &mut basic,
+    );
     let (status, error, response) = match outcome {
         Ok((json, form)) => {
             let response = if let Some(form) = form {
                 (
                     StatusCode::OK,
-                    [(header::CONTENT_TYPE, "application/x-www-form-urlencoded"), (header::CACHE_CONTROL, "no-store")],
+                    [
+                        (header::CONTENT_TYPE, "application/x-www-form-urlencoded"),
+                        (header::CACHE_CONTROL, "no-store"),
+                    ],
                     form,
                 )
                     .into_response()
             } else {
                 (
                     StatusCode::OK,
-                    [(header::CONTENT_TYPE, "application/json"), (header::CACHE_CONTROL, "no-store")],
+                    [
+                        (header::CONTENT_TYPE, "application/json"),
+                        (header::CACHE_CONTROL, "no-store"),
+                    ],
                     json.to_string(),
                 )
                     .into_response()
@@ -475,17 +523,25 @@ async fn token_endpoint(State(shared): State<Arc<Shared>>, request: Request) -> 
             (200, None, response)
         }
         Err(f) => {
-            let status = if behavior.errors_with_status_200 { StatusCode::OK } else { f.status };
+            let status = if behavior.errors_with_status_200 {
+                StatusCode::OK
+            } else {
+                f.status
+            };
             let mut response = (
                 status,
-                [(header::CONTENT_TYPE, "application/json"), (header::CACHE_CONTROL, "no-store")],
+                [
+                    (header::CONTENT_TYPE, "application/json"),
+                    (header::CACHE_CONTROL, "no-store"),
+                ],
                 json!({"error": f.error, "error_description": f.description}).to_string(),
             )
                 .into_response();
             if f.basic_challenge && status == StatusCode::UNAUTHORIZED {
-                response
-                    .headers_mut()
-                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"token\""));
+                response.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Basic realm=\"token\""),
+                );
             }
             (status.as_u16(), Some(f.error), response)
         }
@@ -523,43 +579,76 @@ fn handle_token(
     basic: &mut Option<(String, String)>,
 ) -> Result<(Value, Option<String>), OAuthFailure> {
     if method != Method::POST {
-        return Err(fail(StatusCode::METHOD_NOT_ALLOWED, "invalid_request", "the token endpoint accepts only POST"));
+        return Err(fail(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "invalid_request",
+            "the token endpoint accepts only POST",
+        ));
     }
     *params = parse_params(headers, body, b.accept_json_body)?;
     *basic = decode_basic(headers)?;
     for (name, value) in &b.required_headers {
         let got = headers.get(name.as_str()).and_then(|v| v.to_str().ok());
         if got != Some(value.as_str()) {
-            return Err(fail(StatusCode::BAD_REQUEST, "invalid_request", format!("header `{name}` is missing or wrong")));
+            return Err(fail(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                format!("header `{name}` is missing or wrong"),
+            ));
         }
     }
 
     // Client authentication (RFC 6749 §2.3.1).
-    let body_creds = params.get("client_secret").map(|s| (params.get("client_id").cloned().unwrap_or_default(), s.clone()));
+    let body_creds = params.get("client_secret").map(|s| {
+        (
+            params.get("client_id").cloned().unwrap_or_default(),
+            s.clone(),
+        )
+    });
     let (id, secret, via_basic) = match (basic.clone(), body_creds) {
         (Some(_), Some(_)) => {
-            return Err(fail(StatusCode::BAD_REQUEST, "invalid_request", "client credentials in both the Authorization header and the body"));
+            return Err(fail(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "client credentials in both the Authorization header and the body",
+            ));
         }
         (Some(_), None) if b.client_auth == ClientAuth::BodyOnly => {
-            let mut f = fail(StatusCode::UNAUTHORIZED, "invalid_client", "client authentication must be in the request body");
+            let mut f = fail(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                "client authentication must be in the request body",
+            );
             f.basic_challenge = true;
             return Err(f);
         }
         (None, Some(_)) if b.client_auth == ClientAuth::BasicOnly => {
-            let mut f = fail(StatusCode::UNAUTHORIZED, "invalid_client", "client authentication must use HTTP Basic");
+            let mut f = fail(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                "client authentication must use HTTP Basic",
+            );
             f.basic_challenge = true;
             return Err(f);
         }
         (Some((id, secret)), None) => (id, secret, true),
         (None, Some((id, secret))) => (id, secret, false),
         (None, None) => {
-            let mut f = fail(StatusCode::UNAUTHORIZED, "invalid_client", "client authentication required");
+            let mut f = fail(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                "client authentication required",
+            );
             f.basic_challenge = true;
             return Err(f);
         }
     };
     if id != b.client_id || secret != b.client_secret {
-        let mut f = fail(StatusCode::UNAUTHORIZED, "invalid_client", "unknown client or wrong client secret");
+        let mut f = fail(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "unknown client or wrong client secret",
+        );
         f.basic_challenge = via_basic;
         return Err(f);
     }
@@ -568,11 +657,19 @@ fn handle_token(
         return Err(fail(status, error.clone(), description.clone()));
     }
     let Some(grant) = params.get("grant_type").cloned() else {
-        return Err(fail(StatusCode::BAD_REQUEST, "invalid_request", "grant_type is required"));
+        return Err(fail(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "grant_type is required",
+        ));
     };
     for (name, value) in &b.required_params {
         if params.get(name) != Some(value) {
-            return Err(fail(StatusCode::BAD_REQUEST, "invalid_request", format!("parameter `{name}` is missing or wrong")));
+            return Err(fail(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                format!("parameter `{name}` is missing or wrong"),
+            ));
         }
     }
     let scope = params.get("scope").map(|s| {
@@ -588,27 +685,53 @@ fn handle_token(
         let user = params.get("username").cloned().unwrap_or_default();
         let pass = params.get("password").cloned().unwrap_or_default();
         if user != b.username || pass != b.password {
-            return Err(fail(StatusCode::BAD_REQUEST, "invalid_grant", "invalid username or password"));
+            return Err(fail(
+                StatusCode::BAD_REQUEST,
+                "invalid_grant",
+                "invalid username or password",
+            ));
         }
         (Some(user), scope, b.issue_refresh_token)
     } else if grant == "refresh_token" {
         if b.refresh_separately && !on_refresh_path {
-            return Err(fail(StatusCode::BAD_REQUEST, "unsupported_grant_type", "refresh tokens are redeemed at /refresh"));
+            return Err(fail(
+                StatusCode::BAD_REQUEST,
+                "unsupported_grant_type",
+                "refresh tokens are redeemed at /refresh",
+            ));
         }
         let Some(rt) = params.get("refresh_token") else {
-            return Err(fail(StatusCode::BAD_REQUEST, "invalid_request", "refresh_token is required"));
+            return Err(fail(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "refresh_token is required",
+            ));
         };
         let mut data = shared.data();
         let issued = match data.refresh_tokens.get(rt) {
             Some(i) if i.client_id == id => i.clone(),
-            _ => return Err(fail(StatusCode::BAD_REQUEST, "invalid_grant", "the refresh token is invalid, expired or revoked")),
+            _ => {
+                return Err(fail(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_grant",
+                    "the refresh token is invalid, expired or revoked",
+                ));
+            }
         };
         if b.rotate_refresh_tokens {
             data.refresh_tokens.remove(rt);
         }
-        (issued.username, scope.or(issued.scope), b.rotate_refresh_tokens)
+        (
+            issued.username,
+            scope.or(issued.scope),
+            b.rotate_refresh_tokens,
+        )
     } else {
-        return Err(fail(StatusCode::BAD_REQUEST, "unsupported_grant_type", format!("grant_type `{grant}` is not supported")));
+        return Err(fail(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            format!("grant_type `{grant}` is not supported"),
+        ));
     };
 
     let access = shared.token("at");
@@ -652,25 +775,33 @@ fn handle_token(
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("application/json"));
-    let form = (b.token_response_format == TokenResponseFormat::FormUnlessAcceptJson && !accept_json).then(|| {
-        let mut ser = form_urlencoded::Serializer::new(String::new());
-        for (k, v) in &response {
-            match v {
-                Value::String(s) => ser.append_pair(k, s),
-                other => ser.append_pair(k, &other.to_string()),
-            };
-        }
-        ser.finish()
-    });
+    let form = (b.token_response_format == TokenResponseFormat::FormUnlessAcceptJson
+        && !accept_json)
+        .then(|| {
+            let mut ser = form_urlencoded::Serializer::new(String::new());
+            for (k, v) in &response {
+                match v {
+                    Value::String(s) => ser.append_pair(k, s),
+                    other => ser.append_pair(k, &other.to_string()),
+                };
+            }
+            ser.finish()
+        });
     Ok((Value::Object(response), form))
 }
 
 async fn whoami(State(shared): State<Arc<Shared>>, uri: Uri, headers: HeaderMap) -> Response {
     let behavior = shared.behavior();
-    let auth = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let auth = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
     let token: Option<String> = match &behavior.api_token_placement {
-        ApiTokenPlacement::Bearer => auth.and_then(|a| a.strip_prefix("Bearer ")).map(str::to_owned),
-        ApiTokenPlacement::Raw => auth.filter(|a| !a.starts_with("Bearer ")).map(str::to_owned),
+        ApiTokenPlacement::Bearer => auth
+            .and_then(|a| a.strip_prefix("Bearer "))
+            .map(str::to_owned),
+        ApiTokenPlacement::Raw => auth
+            .filter(|a| !a.starts_with("Bearer "))
+            .map(str::to_owned),
         ApiTokenPlacement::Header(name) => headers
             .get(name.as_str())
             .and_then(|v| v.to_str().ok())

@@ -18,7 +18,13 @@ use grantbox_host::{ExposeSecret, Host};
 #[command(name = "grantbox", version, about)]
 struct Cli {
     /// Configuration file.
-    #[arg(long, short, global = true, env = "GRANTBOX_CONFIG", default_value = "grantbox.toml")]
+    #[arg(
+        long,
+        short,
+        global = true,
+        env = "GRANTBOX_CONFIG",
+        default_value = "grantbox.toml"
+    )]
     config: PathBuf,
     /// More log output (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
     #[arg(long, short, global = true, action = clap::ArgAction::Count)]
@@ -92,7 +98,10 @@ fn init_tracing(verbose: u8, json: bool) {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.verbose, cli.log_json);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -114,9 +123,12 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Token { provider, json } => {
             let (cfg, host, _) = open(&cli.config).await?;
             let provider = cfg.provider(&host, &provider)?;
-            let token = provider.fetch_token().await?;
+            let token = provider.fetch_token().await.map_err(|e| cfg.locate(e))?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&token.to_json_revealing_secrets())?);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&token.to_json_revealing_secrets())?
+                );
             } else {
                 println!("{}", token.access_token.expose_secret());
             }
@@ -137,7 +149,11 @@ async fn run(cli: Cli) -> Result<()> {
             if failed > 0 {
                 bail!("{failed} problem(s) found");
             }
-            println!("configuration ok: {} plugin(s), {} provider(s)", report.loaded.len(), cfg.providers.len());
+            println!(
+                "configuration ok: {} plugin(s), {} provider(s)",
+                report.loaded.len(),
+                cfg.providers.len()
+            );
             Ok(())
         }
         Command::Plugins { command } => match command {
@@ -184,7 +200,13 @@ async fn open(path: &Path) -> Result<(ConfigFile, Host, LoadReport)> {
         .egress(cfg.egress.clone());
     builder = builder.cache_dir(cfg.cache_dir.clone().unwrap_or_else(default_cache_dir));
     let host = builder.build()?;
-    let report = load_plugins(&host, cfg.bundled_plugins, cfg.plugins_dir.as_deref(), &cfg.plugins).await?;
+    let report = load_plugins(
+        &host,
+        cfg.bundled_plugins,
+        cfg.plugins_dir.as_deref(),
+        &cfg.plugins,
+    )
+    .await?;
     Ok((cfg, host, report))
 }
 
@@ -199,7 +221,12 @@ async fn host_for_listing(path: &Path) -> Result<Host> {
     Ok(host)
 }
 
-async fn load_plugins(host: &Host, bundled: bool, dir: Option<&Path>, files: &[PathBuf]) -> Result<LoadReport> {
+pub(crate) async fn load_plugins(
+    host: &Host,
+    bundled: bool,
+    dir: Option<&Path>,
+    files: &[PathBuf],
+) -> Result<LoadReport> {
     let mut report = LoadReport::default();
     if bundled {
         for (name, bytes) in grantbox_plugin_artifacts::bundled() {
@@ -223,7 +250,7 @@ async fn load_plugins(host: &Host, bundled: bool, dir: Option<&Path>, files: &[P
     Ok(report)
 }
 
-fn default_cache_dir() -> PathBuf {
+pub(crate) fn default_cache_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("XDG_CACHE_HOME") {
         return PathBuf::from(dir).join("grantbox");
     }
@@ -250,7 +277,16 @@ fn print_plugin(info: &PluginInfo) {
     println!("  settings:");
     for f in &m.config {
         let req = if f.required { "required" } else { "optional" };
-        let default = f.default.as_ref().map(|d| format!(", default {d:?}")).unwrap_or_default();
-        println!("    {:<26} {} ({req}{default}): {}", f.name, f.kind.describe(), f.description);
+        let default = f
+            .default
+            .as_ref()
+            .map(|d| format!(", default {d:?}"))
+            .unwrap_or_default();
+        println!(
+            "    {:<26} {} ({req}{default}): {}",
+            f.name,
+            f.kind.describe(),
+            f.description
+        );
     }
 }

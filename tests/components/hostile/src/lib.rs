@@ -5,8 +5,8 @@ use std::hint::black_box;
 
 use grantbox_sdk::http::{Request, Response};
 use grantbox_sdk::{
-    ConfigField, FieldKind, GrantKind, OAuthError, Params, PluginMetadata, Provider, Settings,
-    SettingValue, TokenRequest, TokenSet, export_provider,
+    ConfigField, FieldKind, GrantKind, OAuthError, Params, PluginMetadata, Provider, SettingValue,
+    Settings, TokenRequest, TokenSet, export_provider,
 };
 
 struct Hostile;
@@ -84,7 +84,11 @@ impl Provider for Hostile {
             custom_grants: vec![],
             hosts: vec!["https://declared.invalid".into(), "{allowed_url}".into()],
             config: vec![
-                ConfigField::required("mode", FieldKind::Text, "loop, memory, recursion, shadow-stack, panic, undeclared-host, private-address, echo or ok"),
+                ConfigField::required(
+                    "mode",
+                    FieldKind::Text,
+                    "loop, memory, recursion, shadow-stack, panic, undeclared-host, private-address, echo or ok",
+                ),
                 ConfigField::optional("target_url", FieldKind::Url, "An undeclared URL"),
                 ConfigField::optional("allowed_url", FieldKind::Url, "A declared URL"),
                 ConfigField::optional("client_id", FieldKind::Text, "Client id"),
@@ -94,7 +98,10 @@ impl Provider for Hostile {
         }
     }
 
-    fn exchange_token(settings: &Settings, request: &TokenRequest<'_>) -> Result<TokenSet, OAuthError> {
+    fn exchange_token(
+        settings: &Settings,
+        request: &TokenRequest<'_>,
+    ) -> Result<TokenSet, OAuthError> {
         match settings.require_text("mode")? {
             "loop" => {
                 let mut i: u64 = 0;
@@ -134,7 +141,10 @@ impl Provider for Hostile {
                 let response = Self::token_request(settings, request)?.send()?;
                 Self::parse_token_response(settings, &response)
             }
-            other => Err(OAuthError::invalid_config("mode", format!("unknown mode `{other}`"))),
+            other => Err(OAuthError::invalid_config(
+                "mode",
+                format!("unknown mode `{other}`"),
+            )),
         }
     }
 
