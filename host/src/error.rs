@@ -59,7 +59,7 @@ pub enum Error {
         /// Provider name.
         provider: String,
         /// The error.
-        error: OAuthError,
+        error: Box<OAuthError>,
     },
     /// The operation is not possible with this configuration (e.g. an interactive grant
     /// asked of a non-interactive call).
@@ -83,7 +83,7 @@ impl Error {
     /// The OAuth error, when the provider answered with one.
     pub fn oauth(&self) -> Option<&OAuthError> {
         match self {
-            Error::OAuth { error, .. } => Some(error),
+            Error::OAuth { error, .. } => Some(error.as_ref()),
             _ => None,
         }
     }

@@ -489,7 +489,7 @@ impl Provider {
         let scrub = |s: Option<String>| s.map(|s| call.store.data().redactor.scrub(&s));
         Error::OAuth {
             provider: self.name().to_owned(),
-            error: OAuthError {
+            error: Box::new(OAuthError {
                 kind: match e.kind {
                     wit::ErrorKind::InvalidConfig => ErrorKind::InvalidConfig,
                     wit::ErrorKind::InvalidGrant => ErrorKind::InvalidGrant,
@@ -507,7 +507,7 @@ impl Provider {
                 uri: scrub(e.uri),
                 field: e.field,
                 status: e.status,
-            },
+            }),
         }
     }
 
