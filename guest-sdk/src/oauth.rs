@@ -183,6 +183,31 @@ pub fn error_from_status(status: u16, body: &[u8]) -> OAuthError {
     }
 }
 
+/// The object of a successful response: an error object (even with HTTP 200) or a non-2xx
+/// status is an error, and so is a body that is no object at all.
+pub fn success_object(
+    status: u16,
+    content_type: Option<&str>,
+    body: &[u8],
+    what: &str,
+) -> Result<Map<String, Value>, OAuthError> {
+    let object = parse_object(content_type, body);
+    if let Some(obj) = &object
+        && let Some(err) = error_from_object(status, obj)
+    {
+        return Err(err);
+    }
+    if !(200..300).contains(&status) {
+        return Err(error_from_status(status, body));
+    }
+    object.ok_or_else(|| {
+        OAuthError::protocol(format!(
+            "the {what} response is neither a JSON object nor form-encoded"
+        ))
+        .with_status(status)
+    })
+}
+
 /// Fields of a token response that have their own place in [`TokenSet`].
 const KNOWN_FIELDS: &[&str] = &[
     "access_token",
@@ -203,21 +228,7 @@ pub fn parse_token_response(
     body: &[u8],
     separator: &str,
 ) -> Result<TokenSet, OAuthError> {
-    let object = parse_object(content_type, body);
-    if let Some(obj) = &object
-        && let Some(err) = error_from_object(status, obj)
-    {
-        return Err(err);
-    }
-    if !(200..300).contains(&status) {
-        return Err(error_from_status(status, body));
-    }
-    let Some(obj) = object else {
-        return Err(OAuthError::protocol(
-            "the token response is neither a JSON object nor form-encoded",
-        )
-        .with_status(status));
-    };
+    let obj = success_object(status, content_type, body, "token")?;
     token_set_from_object(obj, separator).map_err(|e| e.with_status(status))
 }
 
@@ -323,18 +334,7 @@ pub fn parse_device_authorization(
     content_type: Option<&str>,
     body: &[u8],
 ) -> Result<DeviceAuthorization, OAuthError> {
-    let object = parse_object(content_type, body);
-    if let Some(obj) = &object
-        && let Some(err) = error_from_object(status, obj)
-    {
-        return Err(err);
-    }
-    if !(200..300).contains(&status) {
-        return Err(error_from_status(status, body));
-    }
-    let obj = object.ok_or_else(|| {
-        OAuthError::protocol("the device authorization response is not JSON").with_status(status)
-    })?;
+    let obj = success_object(status, content_type, body, "device authorization")?;
     let text = |k: &str| obj.get(k).and_then(as_text);
     let need = |k: &str| {
         text(k).ok_or_else(|| {

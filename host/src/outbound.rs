@@ -192,7 +192,7 @@ pub(crate) async fn send(state: &mut CallState, request: Request) -> Result<Resp
     let response = match sent {
         Ok(r) => r,
         Err(e) => {
-            let err = classify(&e, state.limits.request_timeout);
+            let err = classify(&e);
             tracing::debug!(plugin = %state.plugin, %origin, %path, error = ?err, "outbound request failed");
             return Err(err);
         }
@@ -208,12 +208,7 @@ pub(crate) async fn send(state: &mut CallState, request: Request) -> Result<Resp
             )
         })
         .collect();
-    let body = read_capped(
-        response,
-        state.limits.max_response_bytes,
-        state.limits.request_timeout,
-    )
-    .await?;
+    let body = read_capped(response, state.limits.max_response_bytes).await?;
     tracing::debug!(
         plugin = %state.plugin, %origin, %path, status,
         elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
@@ -226,11 +221,7 @@ pub(crate) async fn send(state: &mut CallState, request: Request) -> Result<Resp
     })
 }
 
-async fn read_capped(
-    mut response: reqwest::Response,
-    cap: u64,
-    timeout: std::time::Duration,
-) -> Result<Vec<u8>, HttpError> {
+async fn read_capped(mut response: reqwest::Response, cap: u64) -> Result<Vec<u8>, HttpError> {
     if response.content_length().is_some_and(|n| n > cap) {
         return Err(HttpError::ResponseTooLarge(cap));
     }
@@ -244,13 +235,12 @@ async fn read_capped(
                 body.extend_from_slice(&chunk);
             }
             Ok(None) => return Ok(body),
-            Err(e) => return Err(classify(&e, timeout)),
+            Err(e) => return Err(classify(&e)),
         }
     }
 }
 
-fn classify(e: &reqwest::Error, timeout: std::time::Duration) -> HttpError {
-    let _ = timeout;
+fn classify(e: &reqwest::Error) -> HttpError {
     let mut source = e.source();
     while let Some(s) = source {
         if let Some(denied) = s.downcast_ref::<ResolveDenied>() {

@@ -662,6 +662,20 @@ impl Provider {
         Ok(placement)
     }
 
+    /// Creates a fresh plugin instance and drops it, calling nothing (for benchmarks of
+    /// the per-call instantiation cost).
+    #[doc(hidden)]
+    pub async fn instantiate_only(&self) -> Result<()> {
+        let (mut call, _settings) = self.begin().await?;
+        self.inner
+            .plugin
+            .pre
+            .instantiate_async(&mut call.store)
+            .await
+            .map_err(|e| self.fault(call.fault(&e)))?;
+        Ok(())
+    }
+
     /// Applies `token` to an outgoing API request the way this provider wants it.
     pub async fn authorize(
         &self,

@@ -423,3 +423,54 @@ async fn settings_are_validated_before_any_request() -> anyhow::Result<()> {
     assert_eq!(server.request_count(), 0);
     Ok(())
 }
+
+#[tokio::test]
+async fn authorization_url_with_extra_params_prompt_and_pkce() -> anyhow::Result<()> {
+    let server = start(behavior()).await?;
+    let host = host_with_generic().await?;
+    let p = provider(
+        &host,
+        config(&server)
+            .grant(GrantType::AuthorizationCode)
+            .setting(
+                "authorization_url",
+                "https://accounts.example.com/o/oauth2/v2/auth",
+            )
+            .setting(
+                "auth_params",
+                map(&[("access_type", "offline"), ("prompt", "consent")]),
+            ),
+    )
+    .await?;
+    let url = p
+        .authorization_url(&grantbox_host::AuthorizationRequest {
+            redirect_uri: "https://app.example/oauth/callback".into(),
+            state: "st-123".into(),
+            pkce_challenge: Some("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into()),
+            prompt: Some("select_account".into()),
+            extra_params: vec![("login_hint".into(), "alice@example.com".into())],
+        })
+        .await?;
+    let parsed = url::Url::parse(&url)?;
+    assert_eq!(parsed.host_str(), Some("accounts.example.com"));
+    let q: BTreeMap<String, String> = parsed.query_pairs().into_owned().collect();
+    assert_eq!(q["response_type"], "code");
+    assert_eq!(q["client_id"], CLIENT_ID);
+    assert_eq!(q["redirect_uri"], "https://app.example/oauth/callback");
+    assert_eq!(q["scope"], "read write");
+    assert_eq!(q["state"], "st-123");
+    assert_eq!(q["code_challenge_method"], "S256");
+    assert_eq!(q["access_type"], "offline");
+    // The configured auth param wins over the per-request prompt, as the operator set it.
+    assert_eq!(q["prompt"], "consent");
+    assert_eq!(q["login_hint"], "alice@example.com");
+    assert!(!url.contains(CLIENT_SECRET));
+    // Interactive grants cannot be fetched without connecting first.
+    let err = p.fetch_token().await.expect_err("interactive");
+    assert!(
+        err.to_string().contains("connect an account first"),
+        "{err}"
+    );
+    assert_eq!(server.request_count(), 0);
+    Ok(())
+}

@@ -134,8 +134,10 @@ async fn undeclared_host_is_denied_before_any_connection() -> anyhow::Result<()>
 #[tokio::test]
 async fn private_addresses_are_denied_unless_allowed() -> anyhow::Result<()> {
     let server = TokenServer::start(Behavior::default()).await?;
-    // Loopback origins are allowed by pattern, but private networks are not.
-    let egress = EgressPolicy::deny_all().allow("http://*:*")?;
+    // Every origin is allowed by pattern, but of the private networks only 127.0.0.2.
+    let egress = EgressPolicy::deny_all()
+        .allow("http://*:*")?
+        .allow_private_network("127.0.0.2/32".parse()?);
     let host = host(egress).await?;
     // An IP literal, checked before connecting…
     let err = host
@@ -162,6 +164,30 @@ async fn private_addresses_are_denied_unless_allowed() -> anyhow::Result<()> {
         server.request_count(),
         0,
         "the private server was contacted"
+    );
+
+    // The same host still serves a good request, to the one private address allowed.
+    let good = TokenServer::start_on(
+        "127.0.0.2:0".parse()?,
+        Behavior {
+            client_id: "good".into(),
+            client_secret: "good-secret".into(),
+            ..Behavior::default()
+        },
+    )
+    .await?;
+    let p = host.provider(
+        ProviderConfig::new("good", "generic")
+            .setting("token_url", good.url("/token"))
+            .setting("client_id", "good")
+            .secret("client_secret", SecretString::from("good-secret")),
+    )?;
+    assert!(
+        !p.fetch_token()
+            .await?
+            .access_token
+            .expose_secret()
+            .is_empty()
     );
     Ok(())
 }

@@ -4,3 +4,4 @@
 mod generic;
 mod hostile;
 mod loading;
+mod network;

@@ -144,6 +144,8 @@ pub struct Behavior {
     pub refresh_separately: bool,
     /// Record every request for [`TokenServer::requests`] (benchmarks turn it off).
     pub record_requests: bool,
+    /// Answer every token request with `307 Temporary Redirect` to this URL.
+    pub redirect_to: Option<String>,
 }
 
 impl Default for Behavior {
@@ -172,6 +174,7 @@ impl Default for Behavior {
             accept_json_body: false,
             refresh_separately: false,
             record_requests: true,
+            redirect_to: None,
         }
     }
 }
@@ -478,6 +481,14 @@ async fn token_endpoint(State(shared): State<Arc<Shared>>, request: Request) -> 
     let behavior = shared.behavior();
     if let Some(latency) = behavior.latency {
         tokio::time::sleep(latency).await;
+    }
+    if let Some(location) = &behavior.redirect_to {
+        shared.data().total += 1;
+        return (
+            StatusCode::TEMPORARY_REDIRECT,
+            [(header::LOCATION, location.clone())],
+        )
+            .into_response();
     }
     let (parts, body) = request.into_parts();
     let body = match axum::body::to_bytes(body, 1024 * 1024).await {
