@@ -18,8 +18,8 @@ pub struct PluginInfo {
     pub metadata: PluginMetadata,
     /// Where it came from: a file path or `bundled:<name>`.
     pub source: String,
-    /// SHA-256 of the component bytes.
-    pub sha256: String,
+    /// BLAKE3 digest of the component bytes (hex).
+    pub blake3: String,
     /// Size of the component in bytes.
     pub size: u64,
     /// The contract version the plugin was built against.

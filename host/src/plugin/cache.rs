@@ -4,7 +4,7 @@
 //! the precompiled artefact takes microseconds. Precompiled artefacts are native code and
 //! are loaded with `unsafe` [`Component::deserialize`], so the cache only ever reads
 //! files it wrote itself: a directory created with mode 0700, file names derived from the
-//! SHA-256 of the component and a hash of the engine's compatibility settings.
+//! BLAKE3 of the component and a hash of the engine's compatibility settings.
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io::Write;
@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
+use super::PluginMetadata;
 use crate::error::{Error, Result};
 
 /// A directory of compiled plugins.
@@ -44,21 +45,42 @@ impl CompileCache {
         &self.dir
     }
 
-    fn path(&self, engine: &Engine, sha256: &str) -> PathBuf {
-        let mut h = DefaultHasher::new();
-        engine.precompile_compatibility_hash().hash(&mut h);
-        self.dir.join(format!("{sha256}-{:016x}.cwasm", h.finish()))
+    /// Metadata recorded for a cached plugin (validated when it was first loaded), so a
+    /// restart need not instantiate the plugin just to ask it.
+    pub(crate) fn metadata(&self, engine: &Engine, digest: &str) -> Option<PluginMetadata> {
+        let path = self.path(engine, digest).with_extension("json");
+        let text = std::fs::read(path).ok()?;
+        serde_json::from_slice(&text).ok()
     }
 
-    /// The compiled component for `bytes` (whose hash is `sha256`): from the cache when
+    /// Records a plugin's validated metadata next to its compiled code.
+    pub(crate) fn store_metadata(&self, engine: &Engine, digest: &str, metadata: &PluginMetadata) {
+        let path = self.path(engine, digest).with_extension("json");
+        match serde_json::to_vec(metadata) {
+            Ok(bytes) => {
+                if let Err(e) = write_atomically(&self.dir, &path, &bytes) {
+                    tracing::warn!(path = %path.display(), error = %e, "could not write the compile cache");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "could not serialize plugin metadata"),
+        }
+    }
+
+    fn path(&self, engine: &Engine, digest: &str) -> PathBuf {
+        let mut h = DefaultHasher::new();
+        engine.precompile_compatibility_hash().hash(&mut h);
+        self.dir.join(format!("{digest}-{:016x}.cwasm", h.finish()))
+    }
+
+    /// The compiled component for `bytes` (whose hash is `digest`): from the cache when
     /// present and valid, otherwise compiled and stored. Returns whether it was a hit.
     pub(crate) fn get_or_compile(
         &self,
         engine: &Engine,
-        sha256: &str,
+        digest: &str,
         bytes: &[u8],
     ) -> std::result::Result<(Component, bool), String> {
-        let path = self.path(engine, sha256);
+        let path = self.path(engine, digest);
         // Read into memory rather than `deserialize_file` (which maps the file): a file
         // changed on disk while mapped would crash the process with SIGBUS.
         if let Ok(serialized) = std::fs::read(&path) {

@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
 
 use super::cache::CompileCache;
@@ -41,14 +40,15 @@ pub(crate) async fn load(
             "a core WebAssembly module, not a component: build it for wasm32-wasip2 (or wrap it with `wasm-tools component new`)".into(),
         ));
     }
-    let sha256 = hex::encode(Sha256::digest(&bytes));
+    let digest = blake3::hash(&bytes).to_hex().to_string();
     let size = bytes.len() as u64;
 
     // Compiling is CPU-heavy: keep it off the async workers.
     let engine = runtime.engine.clone();
     let cache = cache.cloned();
-    let hash = sha256.clone();
-    let (component, from_cache) = tokio::task::spawn_blocking(move || match &cache {
+    let compile_cache = cache.clone();
+    let hash = digest.clone();
+    let (component, from_cache) = tokio::task::spawn_blocking(move || match &compile_cache {
         Some(c) => c.get_or_compile(&engine, &hash, &bytes),
         None => Component::new(&engine, &bytes)
             .map(|c| (c, false))
@@ -71,12 +71,25 @@ pub(crate) async fn load(
         ))
     })?;
 
-    let metadata = fetch_metadata(runtime, &pre, source).await?;
+    let cached = match (&cache, from_cache) {
+        (Some(c), true) => c.metadata(&runtime.engine, &digest),
+        _ => None,
+    };
+    let metadata = match cached {
+        Some(m) => m,
+        None => {
+            let m = fetch_metadata(runtime, &pre, source).await?;
+            if let Some(c) = &cache {
+                c.store_metadata(&runtime.engine, &digest, &m);
+            }
+            m
+        }
+    };
     Ok(LoadedPlugin {
         info: PluginInfo {
             metadata,
             source: source.to_owned(),
-            sha256,
+            blake3: digest,
             size,
             contract_version,
             from_cache,

@@ -6,7 +6,7 @@ use crate::bindings::exports::grantbox::plugin::oauth_provider as wit;
 use crate::egress::OriginPattern;
 
 /// The kind of a configuration field.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum FieldKind {
     /// Free text.
@@ -43,7 +43,7 @@ impl FieldKind {
 }
 
 /// A configuration field a plugin understands.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ConfigField {
     /// Name.
     pub name: String,
@@ -58,7 +58,7 @@ pub struct ConfigField {
 }
 
 /// What a plugin says about itself.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PluginMetadata {
     /// Stable id.
     pub id: String,

@@ -267,7 +267,7 @@ fn print_plugin(info: &PluginInfo) {
         println!("  {}", m.description);
     }
     println!("  source:   {}", info.source);
-    println!("  sha256:   {}", info.sha256);
+    println!("  blake3:   {}", info.blake3);
     println!("  contract: grantbox:plugin@{}", info.contract_version);
     let mut grants = m.grants.clone();
     grants.retain(|g| g != "custom");
