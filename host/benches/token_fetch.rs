@@ -136,6 +136,13 @@ fn main() -> anyhow::Result<()> {
     rt.block_on(async move {
         let s = Arc::new(setup().await?);
         let url = s.server.url("/token");
+        if std::env::args().any(|a| a == "--plugin-only") {
+            // For profilers: only sequential fetches through the plugin.
+            for _ in 0..20_000 {
+                plugin_fetch(&s.provider).await?;
+            }
+            return Ok(());
+        }
         let (seq_n, conc_n, rounds) = if quick {
             (500, 4_000, 1)
         } else {
