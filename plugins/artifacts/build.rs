@@ -15,6 +15,7 @@ const GUESTS: &[(&str, &str, bool)] = &[
     ("grantbox-plugin-generic", "GENERIC", true),
     ("grantbox-test-hostile", "HOSTILE", false),
     ("grantbox-test-wrong-version", "WRONG_VERSION", false),
+    ("grantbox-test-needs-files", "NEEDS_FILES", false),
 ];
 
 const TARGET: &str = "wasm32-wasip2";

@@ -68,12 +68,32 @@ async fn no_secret_appears_in_trace_logs() -> anyhow::Result<()> {
     )?;
     let echo_err = echo.fetch_token().await.expect_err("echo fails");
     tracing::info!(error = %echo_err, "echo plugin error");
+    // A plugin that logs what it sees, then floods the log.
+    let flood = host.provider(
+        ProviderConfig::new("flood", "hostile")
+            .setting("mode", "log-flood")
+            .setting("allowed_url", server.url("/token"))
+            .secret("client_secret", SecretString::from(CLIENT_SECRET))
+            .secret("password", SecretString::from(PASSWORD)),
+    )?;
+    assert!(flood.fetch_token().await.is_err());
 
     let captured = logs.contents();
     assert!(
         captured.contains("token issued"),
         "logs were not captured:\n{captured}"
     );
+    // Plugin log lines are recorded, attributed, and capped per call.
+    assert!(captured.contains("log-flood sees"), "{captured}");
+    let flood_lines = captured
+        .lines()
+        .filter(|l| l.contains("log-flood line"))
+        .count();
+    assert_eq!(
+        flood_lines, 63,
+        "64 lines per call: the first line and 63 of the flood"
+    );
+    assert!(captured.contains("log line limit reached"), "{captured}");
     assert!(captured.contains("outbound request"), "{captured}");
     for secret in [
         CLIENT_SECRET,

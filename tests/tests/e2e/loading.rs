@@ -112,3 +112,16 @@ async fn metadata_is_exposed() -> anyhow::Result<()> {
     assert_eq!(info.contract_version, grantbox_host::CONTRACT_VERSION);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_plugin_importing_files_is_refused_naming_the_import() -> anyhow::Result<()> {
+    let host = host()?;
+    let err = host
+        .load_plugin_file(artifacts::NEEDS_FILES)
+        .await
+        .expect_err("no filesystem is linked");
+    let text = err.to_string();
+    assert!(text.contains("does not provide"), "{text}");
+    assert!(text.contains("wasi:filesystem"), "{text}");
+    Ok(())
+}

@@ -122,3 +122,20 @@ async fn many_concurrent_fetches_through_a_small_pool() -> anyhow::Result<()> {
     assert_eq!(server.count("client_credentials"), 200);
     Ok(())
 }
+
+#[tokio::test]
+async fn time_waiting_for_the_provider_is_not_cpu_time() -> anyhow::Result<()> {
+    // The provider takes longer than the plugin's whole CPU budget; the call still succeeds.
+    let server = TokenServer::start(Behavior {
+        latency: Some(Duration::from_millis(700)),
+        ..Behavior::default()
+    })
+    .await?;
+    let limits = Limits {
+        cpu_time: Duration::from_millis(200),
+        ..test_limits()
+    };
+    let host = host(limits).await?;
+    provider(&host, &server)?.fetch_token().await?;
+    Ok(())
+}

@@ -87,7 +87,7 @@ impl Provider for Hostile {
                 ConfigField::required(
                     "mode",
                     FieldKind::Text,
-                    "loop, memory, recursion, shadow-stack, panic, undeclared-host, private-address, echo or ok",
+                    "loop, memory, recursion, shadow-stack, panic, undeclared-host, private-address, echo, log-flood or ok",
                 ),
                 ConfigField::optional("target_url", FieldKind::Url, "An undeclared URL"),
                 ConfigField::optional("allowed_url", FieldKind::Url, "A declared URL"),
@@ -137,6 +137,14 @@ impl Provider for Hostile {
                 Err(OAuthError::protocol("the private address was reached"))
             }
             "echo" => Err(OAuthError::protocol(echo(settings))),
+            "log-flood" => {
+                // Log what it can see, then far more lines than the host allows per call.
+                grantbox_sdk::log::info(&format!("log-flood sees: {}", echo(settings)));
+                for i in 0..1000 {
+                    grantbox_sdk::log::warn(&format!("log-flood line {i}"));
+                }
+                Err(OAuthError::protocol("log flood done"))
+            }
             "ok" => {
                 let response = Self::token_request(settings, request)?.send()?;
                 Self::parse_token_response(settings, &response)
