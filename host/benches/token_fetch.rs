@@ -129,10 +129,16 @@ fn micros(d: Duration, n: usize) -> f64 {
 
 fn main() -> anyhow::Result<()> {
     let quick = std::env::args().any(|a| a == "--quick");
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let rt = if std::env::var("BENCH_RUNTIME").is_ok_and(|v| v == "current-thread") {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?
+    };
     rt.block_on(async move {
         let s = Arc::new(setup().await?);
         let url = s.server.url("/token");

@@ -34,6 +34,7 @@ fn main() {
         "plugins/generic",
         "tests/components",
         "Cargo.lock",
+        ".cargo/config.toml",
     ] {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());
     }
