@@ -225,6 +225,25 @@ fn main() -> anyhow::Result<()> {
         }
         let call_us = micros(t.elapsed(), n);
 
+        // The in-sandbox share of a token fetch: the hostile test plugin's `canned` mode
+        // builds the same request and parses a typical response, without I/O.
+        host.load_plugin_file(grantbox_plugin_artifacts::HOSTILE).await?;
+        let canned = host.provider(
+            ProviderConfig::new("canned", "hostile")
+                .setting("mode", "canned")
+                .setting("allowed_url", "https://auth.example/token")
+                .setting("client_id", CLIENT_ID)
+                .secret("client_secret", SecretString::from(CLIENT_SECRET)),
+        )?;
+        for _ in 0..500 {
+            canned.fetch_token().await?;
+        }
+        let t = Instant::now();
+        for _ in 0..n {
+            canned.fetch_token().await?;
+        }
+        let canned_us = micros(t.elapsed(), n);
+
         // Plugin load: cold (compile) vs warm (compiled code from the on-disk cache).
         let bytes = std::fs::read(grantbox_plugin_artifacts::GENERIC)?;
         let cache = tempfile::tempdir()?;
@@ -265,6 +284,7 @@ fn main() -> anyhow::Result<()> {
         println!("|---|---|");
         println!("| fresh instance (store + instantiate, pooled) | {instantiate_us:.1} µs |");
         println!("| plugin call without I/O (instance + `authorization-url`) | {call_us:.1} µs |");
+        println!("| token exchange without I/O (instance + build request + parse response) | {canned_us:.1} µs |");
         println!(
             "| plugin load, cold (compile) | {:.1} ms |",
             cold.as_secs_f64() * 1e3 / loads as f64

@@ -244,3 +244,68 @@ impl PluginMetadata {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta() -> wit::PluginMetadata {
+        wit::PluginMetadata {
+            id: "acme".into(),
+            display_name: "Acme".into(),
+            version: "1.2.3".into(),
+            description: String::new(),
+            grants: vec![wit::GrantKind::ClientCredentials],
+            custom_grants: vec![],
+            hosts: vec!["https://{tenant}.acme.example".into()],
+            config: vec![wit::ConfigField {
+                name: "tenant".into(),
+                kind: wit::FieldKind::Text,
+                required: true,
+                default: None,
+                description: "Tenant".into(),
+            }],
+        }
+    }
+
+    fn refused(change: impl FnOnce(&mut wit::PluginMetadata)) -> String {
+        let mut m = meta();
+        change(&mut m);
+        PluginMetadata::from_wit(m).expect_err("refused")
+    }
+
+    #[test]
+    fn sane_metadata_is_accepted() {
+        let m = PluginMetadata::from_wit(meta()).expect("valid");
+        assert_eq!(m.grants, ["client_credentials"]);
+        assert_eq!(m.field("tenant").map(|f| f.kind), Some(FieldKind::Text));
+    }
+
+    #[test]
+    fn insane_metadata_is_refused_with_a_reason() {
+        assert!(refused(|m| m.id = "Acme Corp".into()).contains("id `Acme Corp`"));
+        assert!(refused(|m| m.version = "one".into()).contains("not a semantic version"));
+        assert!(refused(|m| m.grants.clear()).contains("grants is empty"));
+        assert!(refused(|m| m.display_name = " ".into()).contains("display-name"));
+        assert!(refused(|m| m.hosts = vec!["https://{region}.x".into()]).contains("`{region}`"));
+        assert!(
+            refused(|m| m.hosts = vec!["login.acme.example".into()]).contains("invalid origin")
+        );
+        assert!(refused(|m| m.config[0].name = "Tenant".into()).contains("snake_case"));
+        assert!(refused(|m| m.config[0].name = "scopes".into()).contains("reserved"));
+        assert!(
+            refused(|m| {
+                let f = m.config[0].clone();
+                m.config.push(f);
+            })
+            .contains("declared twice")
+        );
+        assert!(
+            refused(|m| {
+                m.config[0].kind = wit::FieldKind::Flag;
+                m.config[0].default = Some("yes".into());
+            })
+            .contains("not valid for its kind")
+        );
+    }
+}

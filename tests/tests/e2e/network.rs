@@ -139,3 +139,38 @@ async fn time_waiting_for_the_provider_is_not_cpu_time() -> anyhow::Result<()> {
     provider(&host, &server)?.fetch_token().await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn the_whole_call_has_a_wall_clock_limit() -> anyhow::Result<()> {
+    let server = TokenServer::start(Behavior {
+        latency: Some(Duration::from_secs(3)),
+        ..Behavior::default()
+    })
+    .await?;
+    let limits = Limits {
+        request_timeout: Duration::from_secs(10),
+        call_timeout: Duration::from_millis(400),
+        ..test_limits()
+    };
+    let host = host(limits).await?;
+    let started = std::time::Instant::now();
+    let err = provider(&host, &server)?
+        .fetch_token()
+        .await
+        .expect_err("timeout");
+    assert!(
+        matches!(
+            err.plugin_fault(),
+            Some(grantbox_host::PluginFault::Timeout(_))
+        ),
+        "{err}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_millis(2900),
+        "the call was not cut off"
+    );
+    // The host keeps serving.
+    let fast = TokenServer::start(Behavior::default()).await?;
+    provider(&host, &fast)?.fetch_token().await?;
+    Ok(())
+}

@@ -145,6 +145,18 @@ impl Provider for Hostile {
                 }
                 Err(OAuthError::protocol("log flood done"))
             }
+            "canned" => {
+                // The generic path without I/O: build the token request, drop it, parse a
+                // typical response (benchmarks the in-sandbox share of a token fetch).
+                let request = Self::token_request(settings, request)?;
+                drop(black_box(request));
+                let response = grantbox_sdk::http::Response {
+                    status: 200,
+                    headers: vec![("content-type".into(), "application/json".into())],
+                    body: br#"{"access_token":"at_1_0123456789abcdef0123456789abcdef","token_type":"Bearer","expires_in":3600,"scope":"read write"}"#.to_vec(),
+                };
+                Self::parse_token_response(settings, &response)
+            }
             "ok" => {
                 let response = Self::token_request(settings, request)?.send()?;
                 Self::parse_token_response(settings, &response)
