@@ -142,6 +142,13 @@ fn main() -> anyhow::Result<()> {
     rt.block_on(async move {
         let s = Arc::new(setup().await?);
         let url = s.server.url("/token");
+        if std::env::args().any(|a| a == "--raw-only") {
+            // For profilers: only sequential raw fetches.
+            for _ in 0..20_000 {
+                raw_fetch(&s.raw, &url).await?;
+            }
+            return Ok(());
+        }
         if std::env::args().any(|a| a == "--plugin-only") {
             // For profilers: only sequential fetches through the plugin.
             for _ in 0..20_000 {
