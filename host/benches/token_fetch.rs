@@ -142,6 +142,34 @@ fn main() -> anyhow::Result<()> {
     rt.block_on(async move {
         let s = Arc::new(setup().await?);
         let url = s.server.url("/token");
+        if std::env::args().any(|a| a == "--interleaved") {
+            // Does a plugin call between two raw fetches slow the raw fetch down (caches)?
+            let cfg = s.provider.config().clone().setting("authorization_url", "https://auth.example/authorize");
+            let host = Host::builder().build()?;
+            host.load_plugin_file(grantbox_plugin_artifacts::GENERIC).await?;
+            let p = host.provider(cfg)?;
+            let req = grantbox_host::AuthorizationRequest {
+                redirect_uri: "https://app.example/cb".into(),
+                state: "xyz".into(),
+                ..Default::default()
+            };
+            let n = 5_000;
+            let mut alone = Duration::ZERO;
+            for _ in 0..n {
+                let t = Instant::now();
+                raw_fetch(&s.raw, &url).await?;
+                alone += t.elapsed();
+            }
+            let mut interleaved = Duration::ZERO;
+            for _ in 0..n {
+                p.authorization_url(&req).await?;
+                let t = Instant::now();
+                raw_fetch(&s.raw, &url).await?;
+                interleaved += t.elapsed();
+            }
+            println!("raw fetch alone {:.1} µs, right after a plugin call {:.1} µs", micros(alone, n), micros(interleaved, n));
+            return Ok(());
+        }
         if std::env::args().any(|a| a == "--raw-only") {
             // For profilers: only sequential raw fetches.
             for _ in 0..20_000 {
