@@ -7,6 +7,7 @@ use std::time::Duration;
 use grantbox_e2e::host_with_generic;
 use grantbox_host::{
     Error, ErrorKind, ExposeSecret, GrantType, Host, Provider, ProviderConfig, SecretString,
+    TokenSet,
 };
 use grantbox_token_server::{ApiTokenPlacement, Behavior, ClientAuth, ExpiresIn, TokenServer};
 
@@ -38,8 +39,13 @@ fn config(server: &TokenServer) -> ProviderConfig {
         .secret("client_secret", SecretString::from(CLIENT_SECRET))
 }
 
-async fn provider(host: &Host, cfg: ProviderConfig) -> anyhow::Result<Provider> {
+fn provider(host: &Host, cfg: ProviderConfig) -> anyhow::Result<Provider> {
     Ok(host.provider(cfg)?)
+}
+
+/// Fetches a token with the configured grant; the outer error is a setup failure.
+async fn fetch(host: &Host, cfg: ProviderConfig) -> anyhow::Result<Result<TokenSet, Error>> {
+    Ok(provider(host, cfg)?.fetch_token().await)
 }
 
 fn oauth_kind(e: &Error) -> Option<ErrorKind> {
@@ -57,7 +63,7 @@ fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
 async fn standard_client_credentials_with_basic_auth() -> anyhow::Result<()> {
     let server = start(behavior()).await?;
     let host = host_with_generic().await?;
-    let p = provider(&host, config(&server)).await?;
+    let p = provider(&host, config(&server))?;
     let token = p.fetch_token().await?;
     assert!(token.access_token.expose_secret().starts_with("at_"));
     assert_eq!(token.token_type.as_deref(), Some("Bearer"));
@@ -92,14 +98,9 @@ async fn basic_only_server() -> anyhow::Result<()> {
     })
     .await?;
     let host = host_with_generic().await?;
-    provider(&host, config(&server).setting("client_auth", "basic"))
+    fetch(&host, config(&server).setting("client_auth", "basic")).await??;
+    let err = fetch(&host, config(&server).setting("client_auth", "body"))
         .await?
-        .fetch_token()
-        .await?;
-    let err = provider(&host, config(&server).setting("client_auth", "body"))
-        .await?
-        .fetch_token()
-        .await
         .expect_err("credentials in the body are refused");
     assert_eq!(oauth_kind(&err), Some(ErrorKind::InvalidClient), "{err}");
     assert_eq!(err.oauth().and_then(|o| o.status), Some(401));
@@ -114,10 +115,7 @@ async fn body_only_server() -> anyhow::Result<()> {
     })
     .await?;
     let host = host_with_generic().await?;
-    provider(&host, config(&server).setting("client_auth", "body"))
-        .await?
-        .fetch_token()
-        .await?;
+    fetch(&host, config(&server).setting("client_auth", "body")).await??;
     let r = server.requests().pop().expect("a request");
     assert_eq!(
         r.params.get("client_id").map(String::as_str),
@@ -129,10 +127,8 @@ async fn body_only_server() -> anyhow::Result<()> {
     );
     assert!(r.basic_credentials.is_none());
 
-    let err = provider(&host, config(&server))
+    let err = fetch(&host, config(&server))
         .await?
-        .fetch_token()
-        .await
         .expect_err("Basic is refused");
     assert_eq!(oauth_kind(&err), Some(ErrorKind::InvalidClient), "{err}");
     Ok(())
@@ -151,10 +147,8 @@ async fn renamed_password_grant() -> anyhow::Result<()> {
         .grant(GrantType::Password)
         .setting("username", USERNAME)
         .secret("password", SecretString::from(PASSWORD));
-    let err = provider(&host, cfg.clone())
+    let err = fetch(&host, cfg.clone())
         .await?
-        .fetch_token()
-        .await
         .expect_err("the standard grant_type is refused");
     assert_eq!(
         err.oauth().and_then(|o| o.error.clone()).as_deref(),
@@ -162,10 +156,7 @@ async fn renamed_password_grant() -> anyhow::Result<()> {
         "{err}"
     );
 
-    let token = provider(&host, cfg.setting("grant_type", renamed))
-        .await?
-        .fetch_token()
-        .await?;
+    let token = fetch(&host, cfg.setting("grant_type", renamed)).await??;
     assert!(!token.access_token.expose_secret().is_empty());
     let r = server.requests().pop().expect("a request");
     assert_eq!(
@@ -186,10 +177,8 @@ async fn required_extra_header_and_body_param() -> anyhow::Result<()> {
     })
     .await?;
     let host = host_with_generic().await?;
-    let err = provider(&host, config(&server))
+    let err = fetch(&host, config(&server))
         .await?
-        .fetch_token()
-        .await
         .expect_err("missing header and param");
     assert_eq!(
         err.oauth().and_then(|o| o.error.clone()).as_deref(),
@@ -202,7 +191,7 @@ async fn required_extra_header_and_body_param() -> anyhow::Result<()> {
             "extra_params",
             map(&[("audience", "https://api.acme.example")]),
         );
-    provider(&host, cfg).await?.fetch_token().await?;
+    fetch(&host, cfg).await??;
     let r = server.requests().pop().expect("a request");
     assert_eq!(
         r.headers.get("x-api-version").map(String::as_str),
@@ -253,7 +242,7 @@ async fn token_placements_on_api_calls() -> anyhow::Result<()> {
         for (k, v) in settings {
             cfg = cfg.setting(*k, *v);
         }
-        let p = provider(&host, cfg).await?;
+        let p = provider(&host, cfg)?;
         let token = p.fetch_token().await?;
         assert_eq!(
             whoami(&p, &server, &token.access_token).await?,
@@ -262,7 +251,7 @@ async fn token_placements_on_api_calls() -> anyhow::Result<()> {
         );
         // The default (Bearer) placement is refused where the API wants something else.
         if placement != ApiTokenPlacement::Bearer {
-            let bearer = provider(&host, config(&server)).await?;
+            let bearer = provider(&host, config(&server))?;
             assert_eq!(
                 whoami(&bearer, &server, &token.access_token).await?,
                 401,
@@ -283,10 +272,7 @@ async fn expires_in_as_string_and_missing_token_type() -> anyhow::Result<()> {
     })
     .await?;
     let host = host_with_generic().await?;
-    let token = provider(&host, config(&server))
-        .await?
-        .fetch_token()
-        .await?;
+    let token = fetch(&host, config(&server)).await??;
     assert_eq!(token.expires_in, Some(Duration::from_secs(3599)));
     assert_eq!(token.token_type, None);
 
@@ -294,10 +280,7 @@ async fn expires_in_as_string_and_missing_token_type() -> anyhow::Result<()> {
         expires_in: ExpiresIn::Absent,
         ..behavior()
     });
-    let token = provider(&host, config(&server))
-        .await?
-        .fetch_token()
-        .await?;
+    let token = fetch(&host, config(&server)).await??;
     assert_eq!(token.expires_in, None);
     Ok(())
 }
@@ -316,10 +299,8 @@ async fn rfc6749_error_with_400_and_error_inside_200() -> anyhow::Result<()> {
         })
         .await?;
         let host = host_with_generic().await?;
-        let err = provider(&host, config(&server))
+        let err = fetch(&host, config(&server))
             .await?
-            .fetch_token()
-            .await
             .expect_err("an error response");
         let o = err.oauth().expect("an OAuth error");
         assert_eq!(o.kind, ErrorKind::Rejected);
@@ -351,7 +332,7 @@ async fn refresh_with_separate_refresh_url_and_invalid_grant() -> anyhow::Result
             "refresh_params",
             map(&[("resource", "https://api.acme.example")]),
         );
-    let p = provider(&host, cfg).await?;
+    let p = provider(&host, cfg)?;
     let first = p.fetch_token().await?;
     let rt = first.refresh_token.as_ref().expect("a refresh token");
     let second = p.refresh(rt).await?;
@@ -391,7 +372,7 @@ async fn scope_separator_and_json_body() -> anyhow::Result<()> {
         .setting("scope_separator", ",")
         .setting("body_format", "json")
         .setting("client_auth", "body");
-    provider(&host, cfg).await?.fetch_token().await?;
+    fetch(&host, cfg).await??;
     let r = server.requests().pop().expect("a request");
     assert_eq!(
         r.headers.get("content-type").map(String::as_str),
@@ -440,8 +421,7 @@ async fn authorization_url_with_extra_params_prompt_and_pkce() -> anyhow::Result
                 "auth_params",
                 map(&[("access_type", "offline"), ("prompt", "consent")]),
             ),
-    )
-    .await?;
+    )?;
     let url = p
         .authorization_url(&grantbox_host::AuthorizationRequest {
             redirect_uri: "https://app.example/oauth/callback".into(),
