@@ -77,12 +77,62 @@ pub enum Error {
     /// The WebAssembly engine could not be set up.
     #[error("WebAssembly engine: {0}")]
     Engine(String),
+    /// A record does not exist.
+    #[error("no {what} named `{name}`")]
+    NotFound {
+        /// `provider` or `connection`.
+        what: &'static str,
+        /// Its name.
+        name: String,
+    },
+    /// A record with this name exists already.
+    #[error("a {what} named `{name}` exists already")]
+    AlreadyExists {
+        /// `provider` or `connection`.
+        what: &'static str,
+        /// Its name.
+        name: String,
+    },
+    /// The operation conflicts with other records (e.g. removing a provider in use).
+    #[error("{0}")]
+    Conflict(String),
+    /// The database failed.
+    #[error("store: {0}")]
+    Store(String),
+    /// Encryption at rest failed (missing master key, corrupted value).
+    #[error("encryption at rest: {0}")]
+    Crypto(String),
+    /// The connection is disabled.
+    #[error("connection `{0}` is disabled")]
+    Disabled(String),
+    /// The connection's grant is dead (e.g. `invalid_grant` on refresh): reconnect needed.
+    #[error("connection `{connection}` needs to be reconnected: {message}")]
+    ReconnectNeeded {
+        /// The connection.
+        connection: String,
+        /// The provider's message.
+        message: String,
+    },
+    /// Another process holds the refresh lease and did not finish in time.
+    #[error("connection `{0}`: timed out waiting for another process's refresh")]
+    LeaseTimeout(String),
+    /// The result of a refresh shared by concurrent callers (single-flight).
+    #[error(transparent)]
+    Shared(std::sync::Arc<Error>),
 }
 
 impl Error {
+    /// The error itself, looking through [`Error::Shared`].
+    pub fn root(&self) -> &Error {
+        match self {
+            Error::Shared(inner) => inner.root(),
+            other => other,
+        }
+    }
+
     /// The OAuth error, when the provider answered with one.
     pub fn oauth(&self) -> Option<&OAuthError> {
-        match self {
+        match self.root() {
             Error::OAuth { error, .. } => Some(error.as_ref()),
             _ => None,
         }
@@ -90,7 +140,7 @@ impl Error {
 
     /// The plugin fault, when the plugin misbehaved.
     pub fn plugin_fault(&self) -> Option<&PluginFault> {
-        match self {
+        match self.root() {
             Error::PluginFault { fault, .. } => Some(fault),
             _ => None,
         }

@@ -12,8 +12,10 @@
 #![deny(missing_docs)]
 
 mod bindings;
+pub mod broker;
 mod call;
 pub mod config;
+pub mod crypto;
 pub mod egress;
 mod error;
 mod host;
@@ -23,9 +25,12 @@ pub mod plugin;
 mod provider;
 mod runtime;
 mod secret;
+pub mod store;
 mod token;
 
 pub use bindings::CONTRACT_VERSION;
+pub use broker::{AccessToken, Broker, RefreshPolicy, Refresher};
+pub use crypto::Keyring;
 pub use egress::{EgressPolicy, OriginPattern};
 pub use error::{Error, ErrorKind, OAuthError, PluginFault, Result};
 pub use host::{Host, HostBuilder};
@@ -33,6 +38,7 @@ pub use limits::Limits;
 pub use plugin::{LoadReport, PluginInfo, PluginMetadata};
 pub use provider::{Provider, ProviderConfig, SettingValue};
 pub use secret::{ExposeSecret, SecretString};
+pub use store::{SqliteStore, Store};
 pub use token::{
     ApplyError, AuthorizationRequest, DeviceAuthorization, Grant, GrantType, TokenPlacement,
     TokenSet,

@@ -73,3 +73,32 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for CapturedLogs {
         self.clone()
     }
 }
+
+/// A store and a broker over a SQLite file in `dir` (key file `dir/master.key`, created on
+/// first use), running the generic plugin with loopback egress and the given policy.
+pub async fn broker_in(
+    dir: &std::path::Path,
+    policy: grantbox_host::RefreshPolicy,
+) -> anyhow::Result<(grantbox_host::Broker, Arc<grantbox_host::SqliteStore>)> {
+    broker_with_limits(dir, policy, test_limits()).await
+}
+
+/// [`broker_in`] with other limits (e.g. a short request timeout).
+pub async fn broker_with_limits(
+    dir: &std::path::Path,
+    policy: grantbox_host::RefreshPolicy,
+    limits: Limits,
+) -> anyhow::Result<(grantbox_host::Broker, Arc<grantbox_host::SqliteStore>)> {
+    let keyring = grantbox_host::Keyring::load_or_create_file(&dir.join("master.key"))?;
+    let store = Arc::new(
+        grantbox_host::SqliteStore::open(dir.join("grantbox.db"), Arc::new(keyring)).await?,
+    );
+    let host = Host::builder()
+        .limits(limits)
+        .egress(loopback_egress())
+        .cache_dir(dir.join("cache"))
+        .build()?;
+    host.load_plugin_file(artifacts::GENERIC).await?;
+    let broker = grantbox_host::Broker::with_policy(host, store.clone(), policy);
+    Ok((broker, store))
+}

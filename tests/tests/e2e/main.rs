@@ -3,5 +3,6 @@
 
 mod generic;
 mod hostile;
+mod lifecycle;
 mod loading;
 mod network;

@@ -122,6 +122,12 @@ pub struct Behavior {
     pub issue_refresh_token: bool,
     /// Invalidate a refresh token when it is used and issue a new one.
     pub rotate_refresh_tokens: bool,
+    /// With rotation: the previous refresh token stays usable until its successor is first
+    /// used (the grace period of Okta, Auth0's reuse interval). Reusing it issues a new
+    /// token and revokes the unused successor. Without grace, reuse is `invalid_grant`.
+    pub rotation_grace: bool,
+    /// Answer token requests with 200 and a body that is not JSON.
+    pub malformed_response: bool,
     /// Send error responses with HTTP 200 (like GitHub and Slack).
     pub errors_with_status_200: bool,
     /// Fail every token request with (status, error, description).
@@ -163,6 +169,8 @@ impl Default for Behavior {
             token_type: Some("Bearer".into()),
             issue_refresh_token: false,
             rotate_refresh_tokens: false,
+            rotation_grace: false,
+            malformed_response: false,
             errors_with_status_200: false,
             force_error: None,
             extra_fields: Map::new(),
@@ -208,6 +216,9 @@ struct Issued {
     username: Option<String>,
     scope: Option<String>,
     expires: Instant,
+    /// Rotation with grace: the token this one replaced / the token that replaced it.
+    predecessor: Option<String>,
+    successor: Option<String>,
 }
 
 #[derive(Default)]
@@ -338,6 +349,18 @@ impl TokenServer {
     /// Refresh tokens currently valid.
     pub fn valid_refresh_tokens(&self) -> Vec<String> {
         self.shared.data().refresh_tokens.keys().cloned().collect()
+    }
+
+    /// Refresh tokens that are current: valid and not yet rotated (a token in its grace
+    /// period after rotation is valid but not current).
+    pub fn current_refresh_tokens(&self) -> Vec<String> {
+        self.shared
+            .data()
+            .refresh_tokens
+            .iter()
+            .filter(|(_, i)| i.successor.is_none())
+            .map(|(k, _)| k.clone())
+            .collect()
     }
 
     /// Forgets recorded requests and counters (issued tokens stay valid).
@@ -498,6 +521,21 @@ async fn token_endpoint(State(shared): State<Arc<Shared>>, request: Request) -> 
     let path = parts.uri.path().to_owned();
     let mut params = BTreeMap::new();
     let mut basic = None;
+    if behavior.malformed_response {
+        // A proxy's error page instead of the token response; nothing is issued.
+        params = parse_params(&parts.headers, &body, behavior.accept_json_body).unwrap_or_default();
+        let mut data = shared.data();
+        data.total += 1;
+        if let Some(g) = params.get("grant_type") {
+            *data.grant_counts.entry(g.clone()).or_default() += 1;
+        }
+        return (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "text/html")],
+            "<html><body>upstream hiccup</body></html>",
+        )
+            .into_response();
+    }
     let outcome = handle_token(
         &shared,
         &behavior,
@@ -690,6 +728,7 @@ fn handle_token(
             .join(" ")
     });
     let on_refresh_path = uri.path() == "/refresh";
+    let mut rotated_from: Option<String> = None;
     let (username, scope, issue_refresh) = if grant == "client_credentials" && !on_refresh_path {
         (None, scope, false)
     } else if grant == b.password_grant_type && !on_refresh_path {
@@ -730,7 +769,25 @@ fn handle_token(
             }
         };
         if b.rotate_refresh_tokens {
-            data.refresh_tokens.remove(rt);
+            if let Some(successor) = &issued.successor {
+                // Already rotated: only a grace-period reuse, while the successor is unused.
+                if !b.rotation_grace || !data.refresh_tokens.contains_key(successor) {
+                    return Err(fail(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_grant",
+                        "the refresh token was already used",
+                    ));
+                }
+                data.refresh_tokens.remove(successor);
+            }
+            if let Some(predecessor) = &issued.predecessor {
+                data.refresh_tokens.remove(predecessor);
+            }
+            if b.rotation_grace {
+                rotated_from = Some(rt.clone());
+            } else {
+                data.refresh_tokens.remove(rt);
+            }
         }
         (
             issued.username,
@@ -751,6 +808,8 @@ fn handle_token(
         username,
         scope: scope.clone(),
         expires: Instant::now() + b.access_token_ttl,
+        predecessor: None,
+        successor: None,
     };
     let mut response = Map::new();
     response.insert("access_token".into(), Value::String(access.clone()));
@@ -774,7 +833,14 @@ fn handle_token(
         let mut data = shared.data();
         if issue_refresh {
             let rt = shared.token("rt");
-            data.refresh_tokens.insert(rt.clone(), issued.clone());
+            let mut entry = issued.clone();
+            if let Some(old) = rotated_from.take() {
+                if let Some(o) = data.refresh_tokens.get_mut(&old) {
+                    o.successor = Some(rt.clone());
+                }
+                entry.predecessor = Some(old);
+            }
+            data.refresh_tokens.insert(rt.clone(), entry);
             response.insert("refresh_token".into(), Value::String(rt));
         }
         data.access_tokens.insert(access, issued);
