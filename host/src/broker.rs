@@ -612,7 +612,10 @@ impl Broker {
             let reconnect = matches!(class, FailureClass::Reconnect);
             self.record(id, &record, &error, class).await;
             tracing::warn!(connection = %id, error = %error, reconnect_needed = reconnect, "token refresh failed");
-            if reconnect && !matches!(error, Error::ReconnectNeeded { .. }) {
+            let dead_grant = error.oauth().is_some_and(|o| {
+                matches!(o.kind, ErrorKind::InvalidGrant | ErrorKind::InvalidClient)
+            });
+            if dead_grant {
                 return Err(Error::ReconnectNeeded {
                     connection: id.to_owned(),
                     message: error.to_string(),
@@ -637,7 +640,18 @@ impl Broker {
                 ConnectionState::Error,
                 true,
                 None,
-                format!("reconnect needed: {error}"),
+                if error
+                    .oauth()
+                    .is_some_and(|o| o.kind == ErrorKind::InvalidConfig)
+                    || matches!(
+                        error.root(),
+                        Error::InvalidSetting { .. } | Error::UnknownPlugin(_)
+                    )
+                {
+                    format!("configuration error (fix the settings): {error}")
+                } else {
+                    format!("reconnect needed: {error}")
+                },
             ),
             FailureClass::Temporary
                 if record.token.as_ref().is_some_and(|t| {

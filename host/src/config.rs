@@ -5,6 +5,7 @@
 //! plugins = ["extra/acme.wasm"]      # more plugin files
 //! bundled_plugins = true             # the grantbox binary also loads its embedded plugins
 //! cache_dir = ".grantbox/cache"      # compiled-plugin cache
+//! data_dir = ".grantbox"             # the store (grantbox.db) and master key (master.key)
 //!
 //! [limits]
 //! cpu_time_ms = 1000
@@ -58,6 +59,8 @@ pub struct ConfigFile {
     pub bundled_plugins: bool,
     /// Compiled-plugin cache directory.
     pub cache_dir: Option<PathBuf>,
+    /// Directory of the store (`grantbox.db`) and the master key file (`master.key`).
+    pub data_dir: Option<PathBuf>,
     /// Limits.
     pub limits: Limits,
     /// Egress policy.
@@ -124,6 +127,7 @@ impl ConfigFile {
             plugins: Vec::new(),
             bundled_plugins: true,
             cache_dir: None,
+            data_dir: None,
             limits: Limits::default(),
             egress: EgressPolicy::default(),
             providers: Vec::new(),
@@ -132,6 +136,7 @@ impl ConfigFile {
             match key.as_str() {
                 "plugins_dir" => cfg.plugins_dir = Some(cx.rel(string(&cx, key, value)?)),
                 "cache_dir" => cfg.cache_dir = Some(cx.rel(string(&cx, key, value)?)),
+                "data_dir" => cfg.data_dir = Some(cx.rel(string(&cx, key, value)?)),
                 "bundled_plugins" => cfg.bundled_plugins = boolean(&cx, key, value)?,
                 "plugins" => {
                     cfg.plugins = strings(&cx, key, value)?
@@ -151,7 +156,7 @@ impl ConfigFile {
                 other => {
                     return Err(cx.err(
                         other,
-                        "unknown key (expected plugins_dir, plugins, bundled_plugins, cache_dir, limits, egress or providers)",
+                        "unknown key (expected plugins_dir, plugins, bundled_plugins, cache_dir, data_dir, limits, egress or providers)",
                     ));
                 }
             }
@@ -175,28 +180,37 @@ impl ConfigFile {
     }
 
     /// Rewrites a provider error (an invalid setting, or a plugin's `invalid-config`
-    /// error naming a field) to name this file and the key at fault.
+    /// error naming a field) to name this file and the key at fault. Errors of a
+    /// connection (`provider/connection`) are reported against the provider's table.
     pub fn locate(&self, e: Error) -> Error {
-        match e {
+        self.located(&e).unwrap_or(e)
+    }
+
+    fn located(&self, e: &Error) -> Option<Error> {
+        let table = |provider: &str| {
+            format!(
+                "providers.{}",
+                provider.split('/').next().unwrap_or(provider)
+            )
+        };
+        Some(match e {
+            Error::Shared(inner) => return self.located(inner),
             Error::InvalidSetting {
                 provider,
                 field,
                 message,
             } => Error::Config {
                 file: self.path.clone(),
-                key: format!("providers.{provider}.{field}"),
-                message,
+                key: format!("{}.{field}", table(provider)),
+                message: message.clone(),
             },
             Error::OAuth { provider, error }
-                if error.kind == crate::error::ErrorKind::InvalidConfig
-                    && error.field.is_some() =>
+                if error.kind == crate::error::ErrorKind::InvalidConfig =>
             {
+                let field = error.field.as_deref()?;
                 Error::Config {
                     file: self.path.clone(),
-                    key: format!(
-                        "providers.{provider}.{}",
-                        error.field.as_deref().unwrap_or_default()
-                    ),
+                    key: format!("{}.{field}", table(provider)),
                     message: error
                         .description
                         .clone()
@@ -208,8 +222,8 @@ impl ConfigFile {
                 key: "plugin".into(),
                 message: format!("no plugin with id `{id}` is loaded"),
             },
-            other => other,
-        }
+            _ => return None,
+        })
     }
 }
 

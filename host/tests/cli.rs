@@ -7,13 +7,18 @@ use std::process::{Command, Output};
 use grantbox_token_server::{Behavior, TokenServer};
 
 const SECRET: &str = "cli-test-secret-0b7e91";
+const PASSWORD: &str = "cli-test-password-77aa31";
 
 fn grantbox(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_grantbox"))
         .args(args)
         .current_dir(dir)
         .env("XDG_CACHE_HOME", dir.join("cache"))
+        .env("XDG_DATA_HOME", dir.join("data"))
         .env("CLI_TEST_SECRET", SECRET)
+        .env("CLI_TEST_PASSWORD", PASSWORD)
+        .env_remove("GRANTBOX_DATA_DIR")
+        .env_remove("GRANTBOX_MASTER_KEY")
         .env_remove("RUST_LOG")
         .env_remove("GRANTBOX_CONFIG")
         .output()
@@ -94,10 +99,18 @@ async fn token_command_prints_a_token_and_json() -> anyhow::Result<()> {
     assert!(ok, "{stdout}");
     assert!(stdout.contains("provider acme: ok"), "{stdout}");
 
+    // The token is kept in the store: asking again serves the same one.
+    let (ok, again, _) = run(dir.path(), &["token", "acme"]).await?;
+    assert!(ok);
+    assert_eq!(json["access_token"].as_str(), Some(again.trim()));
+    assert_eq!(server.count("client_credentials"), 1);
+
     // -vv logs at debug level; the secret and the token never appear.
-    let (ok, stdout, stderr) = run(dir.path(), &["-vv", "token", "acme"]).await?;
+    let (ok, _, stderr) = run(dir.path(), &["-vv", "connections", "refresh", "acme"]).await?;
     assert!(ok, "{stderr}");
     assert!(stderr.contains("token issued"), "{stderr}");
+    let (ok, stdout, _) = run(dir.path(), &["token", "acme"]).await?;
+    assert!(ok);
     assert!(!stderr.contains(SECRET), "{stderr}");
     assert!(
         !stderr.contains(stdout.trim()),
@@ -139,12 +152,15 @@ async fn config_errors_name_file_key_and_problem() -> anyhow::Result<()> {
         stderr.contains("providers.acme.client_secret: environment variable `CLI_TEST_UNSET_VARIABLE` is not set"),
         "{stderr}"
     );
-    // No configuration at all.
-    std::fs::remove_file(dir.path().join("grantbox.toml"))?;
-    let (ok, _, stderr) = run(dir.path(), &["token", "acme"]).await?;
+    // No configuration at all (and an empty store).
+    let empty = tempfile::tempdir()?;
+    let (ok, _, stderr) = run(empty.path(), &["token", "acme"]).await?;
     assert!(!ok);
-    assert!(stderr.contains("grantbox.toml"), "{stderr}");
-    assert_eq!(server.request_count(), 0);
+    assert!(
+        stderr.contains("no connection named `acme`") && stderr.contains("grantbox.toml"),
+        "{stderr}"
+    );
+    assert_eq!(server.request_count(), 0, "no bad configuration reached the server");
     Ok(())
 }
 
@@ -191,5 +207,234 @@ async fn demo_runs_end_to_end() -> anyhow::Result<()> {
     assert!(ok, "{stderr}");
     assert!(stdout.contains("token fetched"), "{stdout}");
     assert!(stdout.contains("-> 200"), "{stdout}");
+    Ok(())
+}
+
+fn read_store_files(dir: &Path) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("grantbox.db"))
+        {
+            out.push((path.display().to_string(), std::fs::read(&path)?));
+        }
+    }
+    Ok(out)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn providers_connections_and_keys_through_the_store() -> anyhow::Result<()> {
+    let server = TokenServer::start(Behavior {
+        client_id: "cli-client".into(),
+        client_secret: SECRET.into(),
+        username: "cli-user".into(),
+        password: PASSWORD.into(),
+        issue_refresh_token: true,
+        ..Behavior::default()
+    })
+    .await?;
+    let dir = tempfile::tempdir()?;
+    let d = dir.path();
+    std::fs::write(
+        d.join("grantbox.toml"),
+        "[egress]\nallow = [\"http://127.0.0.1:*\"]\nallow_private_networks = [\"127.0.0.0/8\"]\n",
+    )?;
+    let token_url = server.url("/token");
+    let ok = |r: (bool, String, String)| -> anyhow::Result<String> {
+        anyhow::ensure!(r.0, "command failed: {}", r.2);
+        Ok(r.1)
+    };
+    // Bad input: an error naming the field, nothing written.
+    for (args, expected) in [
+        (
+            vec![
+                "providers",
+                "add",
+                "bad",
+                "--plugin",
+                "generic",
+                "--set",
+                "token_url=not a url",
+            ],
+            "setting `token_url`",
+        ),
+        (
+            vec!["providers", "add", "bad", "--plugin", "generic"],
+            "setting `token_url`: required",
+        ),
+        (
+            vec!["providers", "add", "bad", "--plugin", "nope"],
+            "--plugin: no plugin with id `nope`",
+        ),
+        (
+            vec![
+                "providers",
+                "add",
+                "bad",
+                "--plugin",
+                "generic",
+                "--set",
+                "client_secret=inline",
+            ],
+            "--set client_secret: a secret; use --secret",
+        ),
+        (
+            vec!["connections", "add", "bob", "--provider", "nope"],
+            "--provider: no provider named `nope`",
+        ),
+    ] {
+        let (success, _, stderr) = run(d, &args).await?;
+        assert!(!success, "{args:?}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+    assert_eq!(ok(run(d, &["providers", "list"]).await?)?.trim(), "");
+
+    ok(run(
+        d,
+        &[
+            "providers",
+            "add",
+            "acme",
+            "--plugin",
+            "generic",
+            "--grant",
+            "password",
+            "--scope",
+            "read",
+            "--set",
+            &format!("token_url={token_url}"),
+            "--set",
+            "client_id=cli-client",
+            "--secret",
+            "client_secret=env:CLI_TEST_SECRET",
+            "--set",
+            "username=cli-user",
+        ],
+    )
+    .await?)?;
+    // The password is the connection's own.
+    ok(run(
+        d,
+        &[
+            "connections",
+            "add",
+            "alice",
+            "--provider",
+            "acme",
+            "--secret",
+            "password=env:CLI_TEST_PASSWORD",
+            "--api-base-url",
+            "http://127.0.0.1:9/api",
+        ],
+    )
+    .await?)?;
+    let (success, _, stderr) = run(
+        d,
+        &[
+            "connections",
+            "add",
+            "carol",
+            "--provider",
+            "acme",
+            "--set",
+            "tokn_url=x",
+        ],
+    )
+    .await?;
+    assert!(
+        !success && stderr.contains("--set tokn_url: plugin `generic` has no such setting"),
+        "{stderr}"
+    );
+
+    let first = ok(run(d, &["token", "alice"]).await?)?;
+    assert!(first.trim().starts_with("at_"), "{first}");
+    let show = ok(run(d, &["connections", "show", "alice"]).await?)?;
+    for expected in [
+        "state:          connected",
+        "refresh token:  stored",
+        "password",
+        "[redacted",
+        "username",
+        "cli-user",
+        "client_auth",
+    ] {
+        assert!(show.contains(expected), "{expected}: {show}");
+    }
+    assert!(!show.contains(PASSWORD) && !show.contains(SECRET), "{show}");
+    let shown = ok(run(d, &["providers", "show", "acme", "--json"]).await?)?;
+    assert!(!shown.contains(SECRET), "{shown}");
+    let list: serde_json::Value =
+        serde_json::from_str(&ok(run(d, &["connections", "list", "--json"]).await?)?)?;
+    assert_eq!(list[0]["id"], "alice");
+    assert_eq!(list[0]["state"], "connected");
+
+    ok(run(d, &["connections", "refresh", "alice"]).await?)?;
+    assert_eq!(
+        server.count("refresh_token"),
+        1,
+        "refreshed with the stored refresh token"
+    );
+    let second = ok(run(d, &["token", "alice"]).await?)?;
+    assert_ne!(first, second);
+
+    ok(run(d, &["connections", "disable", "alice"]).await?)?;
+    let (success, _, stderr) = run(d, &["token", "alice"]).await?;
+    assert!(
+        !success && stderr.contains("connection `alice` is disabled"),
+        "{stderr}"
+    );
+    ok(run(d, &["connections", "enable", "alice"]).await?)?;
+    assert_eq!(ok(run(d, &["token", "alice"]).await?)?, second);
+
+    let (success, _, stderr) = run(d, &["providers", "remove", "acme"]).await?;
+    assert!(
+        !success && stderr.contains("used by 1 connection"),
+        "{stderr}"
+    );
+
+    // Plain reads of the database show no secret.
+    let data = d.join("data/grantbox");
+    let files = read_store_files(&data)?;
+    assert!(!files.is_empty());
+    for (name, bytes) in &files {
+        for s in [SECRET, PASSWORD, first.trim(), second.trim()] {
+            assert!(
+                !bytes.windows(s.len()).any(|w| w == s.as_bytes()),
+                "{name} holds a secret"
+            );
+        }
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(data.join("master.key"))?
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "the generated key file is private");
+    }
+
+    // Key rotation: everything is re-sealed under a new key, tokens still served.
+    let before = ok(run(d, &["keys", "status"]).await?)?;
+    let key_before = std::fs::read_to_string(data.join("master.key"))?;
+    let rotated = ok(run(d, &["keys", "rotate"]).await?)?;
+    assert!(rotated.contains("1 old key(s) removed"), "{rotated}");
+    let after = ok(run(d, &["keys", "status"]).await?)?;
+    assert_ne!(
+        key_before,
+        std::fs::read_to_string(data.join("master.key"))?
+    );
+    assert_ne!(before, after);
+    assert!(after.contains("(active) — seals 4 value(s)"), "{after}");
+    assert!(
+        !after.contains("(old)") && !after.contains("missing"),
+        "{after}"
+    );
+    assert_eq!(ok(run(d, &["token", "alice"]).await?)?, second);
+
+    ok(run(d, &["connections", "remove", "alice"]).await?)?;
+    ok(run(d, &["providers", "remove", "acme"]).await?)?;
+    assert_eq!(ok(run(d, &["providers", "list"]).await?)?.trim(), "");
     Ok(())
 }

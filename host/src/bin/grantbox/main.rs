@@ -2,15 +2,16 @@
 //! a self-contained demo.
 
 mod demo;
+mod store_cmds;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
+use grantbox_host::Host;
 use grantbox_host::config::ConfigFile;
 use grantbox_host::plugin::{LoadReport, PluginInfo};
-use grantbox_host::{ExposeSecret, Host};
 
 /// grantbox: OAuth 2.0 tokens for outbound integrations, with provider quirks adapted by
 /// sandboxed WebAssembly plugins.
@@ -26,6 +27,10 @@ struct Cli {
         default_value = "grantbox.toml"
     )]
     config: PathBuf,
+    /// Directory of the store and master key (default: the configuration's `data_dir`, else
+    /// $XDG_DATA_HOME/grantbox).
+    #[arg(long, global = true, env = "GRANTBOX_DATA_DIR")]
+    data_dir: Option<PathBuf>,
     /// More log output (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
     #[arg(long, short, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
@@ -38,13 +43,39 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Fetch an access token for a configured provider and print it.
+    /// Print a valid access token for a connection (from the store; refreshed when due). A
+    /// `[providers.<name>]` table of the configuration is registered in the store, with a
+    /// connection of the same name, on first use.
     Token {
-        /// Provider name (a `[providers.<name>]` table of the configuration).
-        provider: String,
-        /// Print the whole token set as JSON.
+        /// Connection name (or a provider of the configuration file).
+        connection: String,
+        /// Print the token and its metadata as JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Register, list, show and remove providers.
+    Providers {
+        #[command(subcommand)]
+        command: store_cmds::ProvidersCommand,
+    },
+    /// Manage connections: one account's tokens for a provider.
+    Connections {
+        #[command(subcommand)]
+        command: store_cmds::ConnectionsCommand,
+    },
+    /// Master keys of the encryption at rest.
+    Keys {
+        #[command(subcommand)]
+        command: store_cmds::KeysCommand,
+    },
+    /// Keep auto-refresh connections fresh ahead of expiry, until interrupted.
+    Refresher {
+        /// Seconds between scans for due connections.
+        #[arg(long, default_value_t = 30)]
+        every: u64,
+        /// Connections refreshed at a time.
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
     },
     /// List or inspect plugins.
     Plugins {
@@ -120,18 +151,31 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Demo => demo::run().await,
-        Command::Token { provider, json } => {
-            let (cfg, host, _) = open(&cli.config).await?;
-            let provider = cfg.provider(&host, &provider)?;
-            let token = provider.fetch_token().await.map_err(|e| cfg.locate(e))?;
-            if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&token.to_json_revealing_secrets())?
-                );
-            } else {
-                println!("{}", token.access_token.expose_secret());
-            }
+        Command::Token { connection, json } => {
+            let o = store_cmds::open(&cli.config, cli.data_dir.as_deref()).await?;
+            store_cmds::token(&o, &connection, json).await
+        }
+        Command::Providers { command } => {
+            let o = store_cmds::open(&cli.config, cli.data_dir.as_deref()).await?;
+            store_cmds::providers(&o, command).await
+        }
+        Command::Connections { command } => {
+            let o = store_cmds::open(&cli.config, cli.data_dir.as_deref()).await?;
+            store_cmds::connections(&o, command).await
+        }
+        Command::Keys { command } => {
+            store_cmds::keys(&cli.config, cli.data_dir.as_deref(), command).await
+        }
+        Command::Refresher { every, concurrency } => {
+            let o = store_cmds::open(&cli.config, cli.data_dir.as_deref()).await?;
+            let refresher = grantbox_host::Refresher::start(
+                o.broker.clone(),
+                std::time::Duration::from_secs(every.max(1)),
+                concurrency,
+            );
+            eprintln!("refreshing due connections every {every} s; Ctrl-C to stop");
+            tokio::signal::ctrl_c().await?;
+            refresher.stop().await;
             Ok(())
         }
         Command::Check => {
