@@ -15,6 +15,14 @@
 //! max_memory_mb = 64
 //! max_concurrent_calls = 256
 //!
+//! [refresh]                         # token lifecycle (defaults shown)
+//! min_window_s = 300                 # refresh when less than this remains…
+//! window_percent = 10                # …or less than this % of the lifetime (at most half)
+//! expiry_skew_s = 10                 # treat tokens as expired this early
+//! retry_max_s = 300                  # longest backoff after failures
+//! lease_ttl_s = 30                   # cross-process refresh lease
+//! cache_max_age_s = 30               # in-memory cache re-reads the store after this
+//!
 //! [egress]
 //! allow = ["https://*"]              # origin patterns the operator allows
 //! allow_private_networks = []        # e.g. ["127.0.0.0/8"] to reach a local server
@@ -38,6 +46,7 @@ use std::time::Duration;
 
 use toml::{Table, Value};
 
+use crate::broker::RefreshPolicy;
 use crate::egress::EgressPolicy;
 use crate::error::{Error, Result};
 use crate::host::Host;
@@ -63,6 +72,8 @@ pub struct ConfigFile {
     pub data_dir: Option<PathBuf>,
     /// Limits.
     pub limits: Limits,
+    /// Token lifecycle timing.
+    pub refresh: RefreshPolicy,
     /// Egress policy.
     pub egress: EgressPolicy,
     /// Providers, in file order.
@@ -129,6 +140,7 @@ impl ConfigFile {
             cache_dir: None,
             data_dir: None,
             limits: Limits::default(),
+            refresh: RefreshPolicy::default(),
             egress: EgressPolicy::default(),
             providers: Vec::new(),
         };
@@ -145,6 +157,7 @@ impl ConfigFile {
                         .collect();
                 }
                 "limits" => cfg.limits = limits(&cx, table_of(&cx, key, value)?)?,
+                "refresh" => cfg.refresh = refresh(&cx, table_of(&cx, key, value)?)?,
                 "egress" => cfg.egress = egress(&cx, table_of(&cx, key, value)?)?,
                 "providers" => {
                     for (name, p) in table_of(&cx, key, value)? {
@@ -156,7 +169,7 @@ impl ConfigFile {
                 other => {
                     return Err(cx.err(
                         other,
-                        "unknown key (expected plugins_dir, plugins, bundled_plugins, cache_dir, data_dir, limits, egress or providers)",
+                        "unknown key (expected plugins_dir, plugins, bundled_plugins, cache_dir, data_dir, limits, refresh, egress or providers)",
                     ));
                 }
             }
@@ -296,6 +309,31 @@ fn limits(cx: &Ctx<'_>, t: &Table) -> Result<Limits> {
         }
     }
     Ok(l)
+}
+
+fn refresh(cx: &Ctx<'_>, t: &Table) -> Result<RefreshPolicy> {
+    let mut p = RefreshPolicy::default();
+    for (k, v) in t {
+        let key = format!("refresh.{k}");
+        let n = positive(cx, &key, v)?;
+        let secs = Duration::from_secs(n);
+        match k.as_str() {
+            "min_window_s" => p.min_window = secs,
+            "window_percent" if n <= 100 => p.window_fraction = n as f64 / 100.0,
+            "window_percent" => return Err(cx.err(key, "must be at most 100")),
+            "expiry_skew_s" => p.expiry_skew = secs,
+            "retry_max_s" => p.retry_max = secs,
+            "lease_ttl_s" => p.lease_ttl = secs,
+            "cache_max_age_s" => p.cache_max_age = secs,
+            _ => {
+                return Err(cx.err(
+                    key,
+                    "unknown key (expected min_window_s, window_percent, expiry_skew_s, retry_max_s, lease_ttl_s or cache_max_age_s)",
+                ));
+            }
+        }
+    }
+    Ok(p)
 }
 
 fn egress(cx: &Ctx<'_>, t: &Table) -> Result<EgressPolicy> {
@@ -457,9 +495,14 @@ mod tests {
             r#"
 plugins_dir = "plugins"
 cache_dir = "/var/cache/grantbox"
+data_dir = "data"
 [limits]
 cpu_time_ms = 250
 max_memory_mb = 16
+[refresh]
+min_window_s = 120
+window_percent = 20
+lease_ttl_s = 5
 [egress]
 allow = ["https://*.example.com", "http://127.0.0.1:*"]
 allow_private_networks = ["127.0.0.0/8"]
@@ -478,6 +521,10 @@ extra_params = { audience = "api" }
             Some(PathBuf::from("/etc/grantbox/plugins"))
         );
         assert_eq!(cfg.limits.cpu_time, Duration::from_millis(250));
+        assert_eq!(cfg.data_dir, Some(PathBuf::from("/etc/grantbox/data")));
+        assert_eq!(cfg.refresh.min_window, Duration::from_secs(120));
+        assert!((cfg.refresh.window_fraction - 0.2).abs() < 1e-9);
+        assert_eq!(cfg.refresh.lease_ttl, Duration::from_secs(5));
         assert_eq!(cfg.limits.max_memory_bytes, 16 * 1024 * 1024);
         assert_eq!(cfg.egress.allowed().len(), 2);
         let p = &cfg.providers[0];
@@ -498,6 +545,14 @@ extra_params = { audience = "api" }
     fn errors_name_file_key_and_problem() {
         let cases = [
             ("plugin_dir = 'x'", "grantbox.toml: plugin_dir: unknown key"),
+            (
+                "[refresh]\nwindow_percent = 150",
+                "grantbox.toml: refresh.window_percent: must be at most 100",
+            ),
+            (
+                "[refresh]\nlease_ttl = 5",
+                "grantbox.toml: refresh.lease_ttl: unknown key",
+            ),
             (
                 "[limits]\ncpu_time_ms = 0",
                 "limits.cpu_time_ms: must be greater than 0",

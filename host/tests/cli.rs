@@ -160,7 +160,11 @@ async fn config_errors_name_file_key_and_problem() -> anyhow::Result<()> {
         stderr.contains("no connection named `acme`") && stderr.contains("grantbox.toml"),
         "{stderr}"
     );
-    assert_eq!(server.request_count(), 0, "no bad configuration reached the server");
+    assert_eq!(
+        server.request_count(),
+        0,
+        "no bad configuration reached the server"
+    );
     Ok(())
 }
 

@@ -600,5 +600,22 @@ async fn background_refresher_refreshes_only_due_connections() -> anyhow::Result
     let before = server.count("refresh_token");
     assert_eq!(broker.refresh_due(4).await, 1);
     assert_eq!(server.count("refresh_token"), before + 1);
+
+    // The running refresher does the same on its own, until stopped.
+    let refresher = grantbox_host::Refresher::start(broker.clone(), Duration::from_millis(50), 2);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while server.count("refresh_token") < before + 3 {
+        ensure!(
+            std::time::Instant::now() < deadline,
+            "the refresher did not refresh"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    refresher.stop().await;
+    let record = store.connection("conn").await?.context("exists")?;
+    assert_eq!(
+        record.refresh_count, 1,
+        "the connection without auto refresh was left alone"
+    );
     Ok(())
 }

@@ -200,7 +200,11 @@ pub(crate) async fn open(config_path: &Path, data_dir_flag: Option<&Path>) -> Re
             .await
             .with_context(|| format!("opening the store in {}", dir.display()))?,
     );
-    let broker = Broker::new(host, store.clone());
+    let policy = config
+        .as_ref()
+        .map(|c| c.refresh.clone())
+        .unwrap_or_default();
+    let broker = Broker::with_policy(host, store.clone(), policy);
     Ok(Opened {
         config_path: config_path.to_owned(),
         config,
