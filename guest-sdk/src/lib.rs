@@ -87,6 +87,7 @@ pub mod bindings {
 }
 
 pub mod http;
+pub mod jwt;
 pub mod log;
 pub mod oauth;
 mod provider;

@@ -38,7 +38,7 @@ pub(crate) struct CallState {
     pub(crate) egress: Arc<crate::egress::EgressPolicy>,
     pub(crate) limits: Limits,
     started: Instant,
-    host_time: Duration,
+    pub(crate) host_time: Duration,
     yielded_nanos: Arc<AtomicU64>,
     pub(crate) requests: u32,
     log_lines: u32,

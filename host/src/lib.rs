@@ -25,6 +25,7 @@ pub mod plugin;
 mod provider;
 mod runtime;
 mod secret;
+mod signing;
 pub mod store;
 mod token;
 

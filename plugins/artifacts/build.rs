@@ -13,6 +13,8 @@ use std::process::Command;
 /// (crate name, constant name, bundled into the grantbox binary).
 const GUESTS: &[(&str, &str, bool)] = &[
     ("grantbox-plugin-generic", "GENERIC", true),
+    ("grantbox-plugin-google", "GOOGLE", true),
+    ("grantbox-plugin-azure", "AZURE", true),
     ("grantbox-test-hostile", "HOSTILE", false),
     ("grantbox-test-wrong-version", "WRONG_VERSION", false),
     ("grantbox-test-needs-files", "NEEDS_FILES", false),
@@ -31,7 +33,7 @@ fn main() {
     for dir in [
         "wit",
         "guest-sdk",
-        "plugins/generic",
+        "plugins",
         "tests/components",
         "Cargo.lock",
         ".cargo/config.toml",

@@ -102,3 +102,23 @@ pub async fn broker_with_limits(
     let broker = grantbox_host::Broker::with_policy(host, store.clone(), policy);
     Ok((broker, store))
 }
+
+/// A host allowed to reach loopback, with one plugin component loaded.
+pub async fn host_with(plugin: &str) -> anyhow::Result<Host> {
+    let host = Host::builder()
+        .limits(test_limits())
+        .egress(loopback_egress())
+        .build()?;
+    host.load_plugin_file(plugin).await?;
+    Ok(host)
+}
+
+/// Hex (with or without `:`) to base64url without padding, as JWT thumbprint headers use.
+pub fn hex_to_base64url(hex: &str) -> String {
+    use base64::Engine as _;
+    let digits: String = hex.chars().filter(|c| c.is_ascii_hexdigit()).collect();
+    let bytes: Vec<u8> = (0..digits.len() / 2)
+        .filter_map(|i| u8::from_str_radix(&digits[2 * i..2 * i + 2], 16).ok())
+        .collect();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}

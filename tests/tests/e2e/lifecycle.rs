@@ -619,3 +619,46 @@ async fn background_refresher_refreshes_only_due_connections() -> anyhow::Result
     );
     Ok(())
 }
+
+/// A plugin that panics puts its connection in state `error` with the plugin's message;
+/// connections served by other plugins keep working, during and after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugin_fault_is_an_error_state_and_others_are_unaffected() -> anyhow::Result<()> {
+    let server = TokenServer::start(behavior()).await?;
+    let dir = tempfile::tempdir()?;
+    let (broker, store) = broker_in(dir.path(), no_skew()).await?;
+    broker
+        .host()
+        .load_plugin_file(grantbox_e2e::artifacts::HOSTILE)
+        .await?;
+    register(&broker, &server).await?;
+    broker
+        .add_provider(
+            ProviderConfig::new("broken", "hostile")
+                .grant(GrantType::ClientCredentials)
+                .setting("mode", "panic"),
+        )
+        .await?;
+    broker
+        .add_connection(NewConnection {
+            id: "bad".into(),
+            provider: "broken".into(),
+            ..NewConnection::default()
+        })
+        .await?;
+    let (bad, good) = tokio::join!(broker.get_token("bad"), broker.get_token("conn"));
+    let e = bad.expect_err("the plugin panics");
+    assert!(e.plugin_fault().is_some(), "{e}");
+    good?;
+    let record = store.connection("bad").await?.context("exists")?;
+    assert_eq!(record.state, ConnectionState::Error);
+    let message = record.last_message.unwrap_or_default();
+    assert!(message.contains("panicked"), "{message}");
+    assert!(record.refresh_at.is_some(), "retried later with backoff");
+    broker.refresh("conn").await?;
+    assert_eq!(
+        store.connection("conn").await?.context("exists")?.state,
+        ConnectionState::Connected
+    );
+    Ok(())
+}

@@ -1,7 +1,9 @@
 //! End-to-end tests: the grantbox host with real plugin components, against provider-like
 //! servers over real HTTP on loopback. One binary, one module per topic.
 
+mod azure;
 mod generic;
+mod google;
 mod hostile;
 mod lifecycle;
 mod loading;
