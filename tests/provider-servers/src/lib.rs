@@ -5,10 +5,17 @@
 //! The test keys in `keys/` are test-only ([`keys`]).
 
 pub mod azure;
+pub mod cognito;
 mod common;
+pub mod dropbox;
+pub mod github;
 pub mod google;
+pub mod linkedin;
+pub mod salesforce;
+pub mod slack;
+pub mod zoom;
 
-pub use common::Recorded;
+pub use common::{Recorded, Reply, Req, Server};
 
 /// Test-only keys (see `keys/README.md`).
 pub mod keys {

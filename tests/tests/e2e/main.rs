@@ -8,3 +8,4 @@ mod hostile;
 mod lifecycle;
 mod loading;
 mod network;
+mod providers;
