@@ -6,7 +6,7 @@ mod metadata;
 
 pub use cache::CompileCache;
 pub(crate) use loader::{LoadedPlugin, load};
-pub(crate) use metadata::placeholders;
+pub use metadata::placeholders;
 pub use metadata::{ConfigField, FieldKind, PluginMetadata};
 
 use std::fmt;

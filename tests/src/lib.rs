@@ -10,6 +10,8 @@ use grantbox_host::{EgressPolicy, Host, Limits};
 pub use grantbox_plugin_artifacts as artifacts;
 pub use grantbox_token_server as token_server;
 
+pub mod conformance;
+
 /// Limits for tests: small enough that hostile plugins fail fast.
 pub fn test_limits() -> Limits {
     Limits {

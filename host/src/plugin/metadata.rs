@@ -133,7 +133,7 @@ fn is_field_name(s: &str) -> bool {
 pub(crate) const RESERVED: &[&str] = &["plugin", "grant", "scopes"];
 
 /// Placeholders `{name}` in a host pattern.
-pub(crate) fn placeholders(pattern: &str) -> Vec<&str> {
+pub fn placeholders(pattern: &str) -> Vec<&str> {
     let mut out = Vec::new();
     let mut rest = pattern;
     while let Some(start) = rest.find('{') {

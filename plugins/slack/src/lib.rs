@@ -74,9 +74,12 @@ impl Provider for Slack {
         settings: &Settings,
         r: &grantbox_sdk::http::Response,
     ) -> Result<TokenSet, OAuthError> {
-        let mut obj = oauth::parse_object(r.header("content-type"), &r.body).ok_or_else(|| {
-            OAuthError::protocol("Slack's answer is not a JSON object").with_status(r.status)
-        })?;
+        // Not an object (an HTML error page…) or a standard RFC 6749 answer (no `ok`
+        // member): the standard parsing classifies it.
+        let parsed = oauth::parse_object(r.header("content-type"), &r.body);
+        let Some(mut obj) = parsed.filter(|o| o.contains_key("ok")) else {
+            return oauth::parse_token_response(r.status, r.header("content-type"), &r.body, ",");
+        };
         if obj.get("ok") != Some(&Value::Bool(true)) {
             let code = obj
                 .get("error")
@@ -94,7 +97,7 @@ impl Provider for Slack {
                 "ratelimited" | "internal_error" | "service_unavailable" => {
                     ErrorKind::TemporarilyUnavailable
                 }
-                _ => ErrorKind::Rejected,
+                other => oauth::error_kind(other, r.status),
             };
             let mut e = OAuthError::new(kind, format!("Slack: {code}")).with_status(r.status);
             e.error = Some(code);

@@ -203,11 +203,8 @@ pub struct Server<S> {
 }
 
 impl<S: Send + Sync + 'static> Server<S> {
-    /// Serves every request through `handler`.
-    pub(crate) async fn start(
-        state: S,
-        handler: fn(&S, &str, &Req) -> Reply,
-    ) -> std::io::Result<Self> {
+    /// Serves every request through `handler` (given the state, the base URL and the request).
+    pub async fn start(state: S, handler: fn(&S, &str, &Req) -> Reply) -> std::io::Result<Self> {
         use axum::extract::State;
         let state = std::sync::Arc::new(state);
         let log = std::sync::Arc::new(Mutex::new(Log::default()));

@@ -2,6 +2,7 @@
 //! servers over real HTTP on loopback. One binary, one module per topic.
 
 mod azure;
+mod conformance;
 mod generic;
 mod google;
 mod hostile;
