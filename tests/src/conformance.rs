@@ -160,7 +160,7 @@ fn check_metadata(r: &mut Report, m: &PluginMetadata) {
     let custom = m.grants.iter().any(|g| g == "custom");
     r.check(
         "custom grants named when `custom` is listed",
-        custom == !m.custom_grants.is_empty(),
+        custom != m.custom_grants.is_empty(),
         || format!("grants {:?}, custom grants {:?}", m.grants, m.custom_grants),
     );
     let mut seen = std::collections::HashSet::new();
