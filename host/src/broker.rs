@@ -11,6 +11,7 @@
 //!   with "reconnect needed" and stops automatic attempts; temporary failures are retried
 //!   with backoff and jitter while the still-valid access token is served.
 
+mod connect;
 mod policy;
 mod refresher;
 
@@ -32,6 +33,10 @@ use crate::store::{
 };
 use crate::token::{GrantType, TokenPlacement, TokenSet};
 
+pub use connect::{
+    AuthorizationCallback, AuthorizationStart, ConnectOptions, Connected,
+    DEFAULT_AUTHORIZATION_TTL, DeviceFlow, SLOW_DOWN_INCREMENT, pkce_challenge,
+};
 pub use policy::RefreshPolicy;
 pub use refresher::Refresher;
 

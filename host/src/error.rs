@@ -116,6 +116,22 @@ pub enum Error {
     /// Another process holds the refresh lease and did not finish in time.
     #[error("connection `{0}`: timed out waiting for another process's refresh")]
     LeaseTimeout(String),
+    /// An authorization callback was refused: `state` missing, unknown (foreign), already
+    /// used or expired, or no code (RFC 9700 §4.7).
+    #[error("authorization callback refused: {0}")]
+    InvalidCallback(String),
+    /// The user or the provider refused the authorization (RFC 6749 §4.1.2.1), or the
+    /// device authorization ended without tokens (RFC 8628 §3.5: denied, expired).
+    #[error("connection `{connection}`: authorization {outcome}")]
+    AuthorizationFailed {
+        /// The connection.
+        connection: String,
+        /// What happened, with the provider's `error` and `error_description`.
+        outcome: String,
+    },
+    /// The operation was cancelled by its caller.
+    #[error("connection `{0}`: cancelled")]
+    Cancelled(String),
     /// The result of a refresh shared by concurrent callers (single-flight).
     #[error(transparent)]
     Shared(std::sync::Arc<Error>),

@@ -1,4 +1,5 @@
-//! Persistent state: provider registrations, connections and their tokens, refresh leases.
+//! Persistent state: provider registrations, connections and their tokens, refresh leases,
+//! pending authorization-code flows and admin API keys.
 //!
 //! The [`Store`] trait is what the token lifecycle ([`crate::broker`]) needs from a database;
 //! [`SqliteStore`] is the embedded default (one file, WAL, migrations run on open). Every
@@ -251,6 +252,41 @@ pub struct Failure {
     pub retry_at: Option<SystemTime>,
 }
 
+/// An authorization-code flow in flight, between the redirect to the provider and its
+/// callback (RFC 6749 §4.1, PKCE per RFC 7636, `state` per RFC 9700 §4.7).
+#[derive(Debug, Clone)]
+pub struct PendingAuthorization {
+    /// Hex BLAKE3 hash of the `state` value (the value itself is never stored).
+    pub state_hash: String,
+    /// The connection the flow is bound to.
+    pub connection: String,
+    /// The redirect URI sent in the authorization request (sent again with the code).
+    pub redirect_uri: String,
+    /// The PKCE code verifier.
+    pub pkce_verifier: SecretString,
+    /// Where to send the user afterwards (admin page), if anywhere.
+    pub return_to: Option<String>,
+    /// Created.
+    pub created_at: SystemTime,
+    /// The callback is refused after this.
+    pub expires_at: SystemTime,
+}
+
+/// An admin API key (the key itself is shown once at creation, then only its hash exists).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeyRecord {
+    /// Public id (also the key's visible prefix).
+    pub id: String,
+    /// What it is for.
+    pub name: String,
+    /// Hex BLAKE3 hash of the whole key.
+    pub key_hash: String,
+    /// Created.
+    pub created_at: SystemTime,
+    /// Revoked, if it was.
+    pub revoked_at: Option<SystemTime>,
+}
+
 /// What the token lifecycle needs from a database. Implementations must make
 /// [`Store::save_tokens`] durable before returning, and must never change token columns in
 /// [`Store::record_failure`].
@@ -295,6 +331,26 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// Ids of active auto-refresh connections whose refresh is due at `now`, soonest first,
     /// at most `limit` (served by an index: cost independent of the number of connections).
     async fn due_connections(&self, now: SystemTime, limit: u32) -> Result<Vec<String>>;
+
+    /// Records an authorization flow in flight.
+    async fn create_authorization(&self, pending: &PendingAuthorization) -> Result<()>;
+    /// Takes (deletes and returns) the flow whose state hashes to `state_hash`, expired or
+    /// not (the caller checks); a second take of the same state finds nothing. Also deletes
+    /// flows that expired before `now`.
+    async fn take_authorization(
+        &self,
+        state_hash: &str,
+        now: SystemTime,
+    ) -> Result<Option<PendingAuthorization>>;
+
+    /// Stores a new API key; fails with `AlreadyExists` if the id is taken.
+    async fn create_api_key(&self, key: &ApiKeyRecord) -> Result<()>;
+    /// The API key with this hash, revoked or not.
+    async fn api_key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKeyRecord>>;
+    /// All API keys, by creation time.
+    async fn api_keys(&self) -> Result<Vec<ApiKeyRecord>>;
+    /// Revokes a key. Returns whether an unrevoked key with this id existed.
+    async fn revoke_api_key(&self, id: &str) -> Result<bool>;
 
     /// Re-seals every secret under the keyring's active key. Returns how many values were
     /// re-sealed.

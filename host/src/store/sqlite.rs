@@ -22,8 +22,8 @@ use super::codec::{
     seal_settings, to_millis,
 };
 use super::{
-    ConnectionRecord, ConnectionState, Failure, NewConnection, Overrides, ProviderRecord, Store,
-    StoredToken, TokenUpdate,
+    ApiKeyRecord, ConnectionRecord, ConnectionState, Failure, NewConnection, Overrides,
+    PendingAuthorization, ProviderRecord, Store, StoredToken, TokenUpdate,
 };
 use crate::crypto::Keyring;
 use crate::error::{Error, Result};
@@ -38,13 +38,24 @@ impl MigrationSource<'static> for Embedded {
         self,
     ) -> BoxFuture<'static, std::result::Result<Vec<Migration>, sqlx::error::BoxDynError>> {
         Box::pin(async {
-            Ok(vec![Migration::new(
-                1,
-                Cow::Borrowed("init"),
-                MigrationType::Simple,
-                Cow::Borrowed(include_str!("../../migrations/sqlite/0001_init.sql")),
-                false,
-            )])
+            Ok(vec![
+                Migration::new(
+                    1,
+                    Cow::Borrowed("init"),
+                    MigrationType::Simple,
+                    Cow::Borrowed(include_str!("../../migrations/sqlite/0001_init.sql")),
+                    false,
+                ),
+                Migration::new(
+                    2,
+                    Cow::Borrowed("flows and api keys"),
+                    MigrationType::Simple,
+                    Cow::Borrowed(include_str!(
+                        "../../migrations/sqlite/0002_flows_and_api_keys.sql"
+                    )),
+                    false,
+                ),
+            ])
         })
     }
 }
@@ -292,6 +303,16 @@ where
 {
     row.try_get(col)
         .map_err(|e| Error::Store(format!("column `{col}`: {e}")))
+}
+
+fn api_key_from_row(row: &SqliteRow) -> Result<ApiKeyRecord> {
+    Ok(ApiKeyRecord {
+        id: get(row, "id")?,
+        name: get(row, "name")?,
+        key_hash: get(row, "key_hash")?,
+        created_at: from_millis(get(row, "created_at")?),
+        revoked_at: get::<Option<i64>>(row, "revoked_at")?.map(from_millis),
+    })
 }
 
 fn opt_millis(t: Option<SystemTime>) -> Option<i64> {
@@ -616,6 +637,126 @@ impl Store for SqliteStore {
         .map_err(|e| db_err("scanning due connections", e))
     }
 
+    async fn create_authorization(&self, p: &PendingAuthorization) -> Result<()> {
+        let aad = format!("authorizations/{}/pkce_verifier", p.state_hash);
+        let verifier = seal_secret(&self.keyring, &aad, &p.pkce_verifier)?;
+        sqlx::query(
+            "INSERT INTO authorizations (state_hash, connection, redirect_uri, pkce_verifier, \
+             return_to, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )
+        .bind(&p.state_hash)
+        .bind(&p.connection)
+        .bind(&p.redirect_uri)
+        .bind(verifier)
+        .bind(&p.return_to)
+        .bind(to_millis(p.created_at))
+        .bind(to_millis(p.expires_at))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| {
+            if is_fk_violation(&e) {
+                Error::NotFound {
+                    what: "connection",
+                    name: p.connection.clone(),
+                }
+            } else {
+                db_err("recording the authorization request", e)
+            }
+        })?;
+        Ok(())
+    }
+
+    async fn take_authorization(
+        &self,
+        state_hash: &str,
+        now: SystemTime,
+    ) -> Result<Option<PendingAuthorization>> {
+        let row = sqlx::query(
+            "DELETE FROM authorizations WHERE state_hash = ?1 RETURNING state_hash, \
+             connection, redirect_uri, pkce_verifier, return_to, created_at, expires_at",
+        )
+        .bind(state_hash)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| db_err("taking the authorization request", e))?;
+        sqlx::query("DELETE FROM authorizations WHERE expires_at < ?1")
+            .bind(to_millis(now))
+            .execute(&self.pool)
+            .await
+            .map_err(|e| db_err("deleting expired authorization requests", e))?;
+        let Some(row) = row else { return Ok(None) };
+        let hash: String = get(&row, "state_hash")?;
+        let sealed: Vec<u8> = get(&row, "pkce_verifier")?;
+        let aad = format!("authorizations/{hash}/pkce_verifier");
+        Ok(Some(PendingAuthorization {
+            pkce_verifier: open_secret(&self.keyring, &aad, &sealed)?,
+            state_hash: hash,
+            connection: get(&row, "connection")?,
+            redirect_uri: get(&row, "redirect_uri")?,
+            return_to: get(&row, "return_to")?,
+            created_at: from_millis(get(&row, "created_at")?),
+            expires_at: from_millis(get(&row, "expires_at")?),
+        }))
+    }
+
+    async fn create_api_key(&self, key: &ApiKeyRecord) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO api_keys (id, name, key_hash, created_at, revoked_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+        .bind(&key.id)
+        .bind(&key.name)
+        .bind(&key.key_hash)
+        .bind(to_millis(key.created_at))
+        .bind(opt_millis(key.revoked_at))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                Error::AlreadyExists {
+                    what: "API key",
+                    name: key.id.clone(),
+                }
+            } else {
+                db_err("creating the API key", e)
+            }
+        })?;
+        Ok(())
+    }
+
+    async fn api_key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKeyRecord>> {
+        let row = sqlx::query(
+            "SELECT id, name, key_hash, created_at, revoked_at FROM api_keys WHERE key_hash = ?1",
+        )
+        .bind(key_hash)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| db_err("reading API keys", e))?;
+        row.map(|r| api_key_from_row(&r)).transpose()
+    }
+
+    async fn api_keys(&self) -> Result<Vec<ApiKeyRecord>> {
+        let rows = sqlx::query(
+            "SELECT id, name, key_hash, created_at, revoked_at FROM api_keys \
+             ORDER BY created_at, id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| db_err("reading API keys", e))?;
+        rows.iter().map(api_key_from_row).collect()
+    }
+
+    async fn revoke_api_key(&self, id: &str) -> Result<bool> {
+        let done =
+            sqlx::query("UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL")
+                .bind(id)
+                .bind(to_millis(SystemTime::now()))
+                .execute(&self.pool)
+                .await
+                .map_err(|e| db_err("revoking the API key", e))?;
+        Ok(done.rows_affected() > 0)
+    }
+
     async fn reencrypt(&self) -> Result<u64> {
         let mut conn = self
             .pool
@@ -638,7 +779,15 @@ impl Store for SqliteStore {
                     &["secrets", "access_token", "refresh_token", "id_token"],
                 )
                 .await?;
-            Ok::<_, Error>(a + b)
+            let c = self
+                .reseal_table(
+                    &mut conn,
+                    "authorizations",
+                    "state_hash",
+                    &["pkce_verifier"],
+                )
+                .await?;
+            Ok::<_, Error>(a + b + c)
         }
         .await;
         let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };

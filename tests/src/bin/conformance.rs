@@ -1,6 +1,6 @@
 //! Runs the plugin conformance suite (`grantbox_e2e::conformance`) on plugin components.
 //!
-//! `conformance <plugin.wasm>… [--set name=value]… [--secret name=value]…`
+//! `conformance <plugin.wasm>… [--set name=value]… [--secret name=value]… [--secret-file name=path]…`
 //! Exit status 1 when a plugin is not conformant.
 
 use anyhow::bail;
@@ -14,14 +14,18 @@ async fn main() -> anyhow::Result<()> {
     let mut options = Options::default();
     while let Some(a) = args.next() {
         match a.as_str() {
-            "--set" | "--secret" => {
+            "--set" | "--secret" | "--secret-file" => {
                 let Some(kv) = args.next() else {
                     bail!("{a} needs name=value")
                 };
                 let Some((k, v)) = kv.split_once('=') else {
                     bail!("{a} {kv}: expected name=value")
                 };
-                let value = if a == "--secret" {
+                let value = if a == "--secret-file" {
+                    let text = std::fs::read_to_string(v)
+                        .map_err(|e| anyhow::anyhow!("{a} {k}: cannot read {v}: {e}"))?;
+                    SettingValue::Secret(SecretString::from(text))
+                } else if a == "--secret" {
                     SettingValue::Secret(SecretString::from(v.to_owned()))
                 } else {
                     SettingValue::Text(v.to_owned())
@@ -30,7 +34,7 @@ async fn main() -> anyhow::Result<()> {
             }
             "-h" | "--help" => {
                 println!(
-                    "usage: conformance <plugin.wasm>... [--set name=value]... [--secret name=value]..."
+                    "usage: conformance <plugin.wasm>... [--set name=value]... [--secret name=value]... [--secret-file name=path]..."
                 );
                 return Ok(());
             }
@@ -38,7 +42,9 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     if files.is_empty() {
-        bail!("usage: conformance <plugin.wasm>... [--set name=value]... [--secret name=value]...");
+        bail!(
+            "usage: conformance <plugin.wasm>... [--set name=value]... [--secret name=value]... [--secret-file name=path]..."
+        );
     }
     let mut failed = 0;
     for f in &files {

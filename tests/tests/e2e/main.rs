@@ -3,6 +3,7 @@
 
 mod azure;
 mod conformance;
+mod flows;
 mod generic;
 mod google;
 mod hostile;

@@ -2,7 +2,9 @@
 //!
 //! It implements the token endpoint of RFC 6749 (client credentials, password, refresh
 //! token), client authentication by HTTP Basic (form-urlencoded per §2.3.1) or in the body,
-//! RFC 6749 §5.2 error responses, and a protected API (`GET /api/whoami`) that checks how
+//! RFC 6749 §5.2 error responses, the authorization-code grant with PKCE behind an
+//! authorization endpoint and consent page, the device authorization grant (RFC 8628),
+//! and a protected API (`GET /api/whoami`) that checks how
 //! the access token is applied. [`Behavior`] switches on the quirks real providers have:
 //! Basic-only or body-only client authentication (LinkedIn), a renamed password grant,
 //! required extra headers and body parameters, `expires_in` as a string (Azure) or absent
@@ -27,7 +29,11 @@
 //! ```
 #![deny(missing_docs)]
 
-use std::collections::{BTreeMap, HashMap};
+mod interactive;
+
+pub use interactive::{AuthorizeDecision, DEVICE_CODE_GRANT, DevicePoll};
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::hash::{BuildHasher, RandomState};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -39,7 +45,7 @@ use axum::body::Bytes;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get};
+use axum::routing::{any, get, post};
 use base64::Engine as _;
 use serde_json::{Map, Value, json};
 use tokio::sync::oneshot;
@@ -152,6 +158,26 @@ pub struct Behavior {
     pub record_requests: bool,
     /// Answer every token request with `307 Temporary Redirect` to this URL.
     pub redirect_to: Option<String>,
+    /// Registered redirect URIs (exact match) for the authorization endpoint.
+    pub redirect_uris: Vec<String>,
+    /// Also accept loopback redirect URIs on any port (RFC 8252 §7.3).
+    pub allow_loopback_redirects: bool,
+    /// Require a PKCE S256 challenge on authorization requests.
+    pub require_pkce: bool,
+    /// What the user does at the authorization endpoint.
+    pub authorize_decision: AuthorizeDecision,
+    /// Query parameters every authorization request must carry (e.g. `access_type=offline`).
+    pub required_auth_params: Vec<(String, String)>,
+    /// Lifetime of authorization codes.
+    pub code_ttl: Duration,
+    /// Issue a refresh token with the authorization-code and device grants.
+    pub interactive_refresh_tokens: bool,
+    /// Device flow: the polling interval announced, in seconds.
+    pub device_interval_s: u64,
+    /// Device flow: lifetime of device codes.
+    pub device_code_ttl: Duration,
+    /// Device flow: answers for the next polls, consumed first (shared between clones).
+    pub device_script: Arc<Mutex<VecDeque<DevicePoll>>>,
 }
 
 impl Default for Behavior {
@@ -183,6 +209,16 @@ impl Default for Behavior {
             refresh_separately: false,
             record_requests: true,
             redirect_to: None,
+            redirect_uris: Vec::new(),
+            allow_loopback_redirects: true,
+            require_pkce: true,
+            authorize_decision: AuthorizeDecision::Approve,
+            required_auth_params: Vec::new(),
+            code_ttl: Duration::from_secs(60),
+            interactive_refresh_tokens: true,
+            device_interval_s: 5,
+            device_code_ttl: Duration::from_secs(600),
+            device_script: Arc::default(),
         }
     }
 }
@@ -228,6 +264,7 @@ struct Data {
     refresh_tokens: HashMap<String, Issued>,
     grant_counts: HashMap<String, usize>,
     total: usize,
+    interactive: interactive::InteractiveData,
 }
 
 struct Shared {
@@ -247,6 +284,10 @@ impl Shared {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+
+    fn counter_value(&self) -> u64 {
+        self.counter.load(Ordering::Relaxed)
     }
 
     fn token(&self, prefix: &str) -> String {
@@ -285,6 +326,13 @@ impl TokenServer {
             .route("/token", any(token_endpoint))
             .route("/refresh", any(token_endpoint))
             .route("/api/whoami", get(whoami))
+            .route("/authorize", get(interactive::authorize))
+            .route("/authorize/decision", post(interactive::decision))
+            .route("/device/code", post(interactive::device_code))
+            .route(
+                "/device",
+                get(interactive::device_page).post(interactive::device_decision),
+            )
             .with_state(Arc::clone(&shared));
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
@@ -369,6 +417,17 @@ impl TokenServer {
         d.requests.clear();
         d.grant_counts.clear();
         d.total = 0;
+    }
+
+    /// Device flow: the user approves (`true`) or denies the pending authorization with
+    /// this user code. Returns whether such a pending authorization existed.
+    pub fn decide_device(&self, user_code: &str, approve: bool) -> bool {
+        self.shared.decide_device(user_code, approve)
+    }
+
+    /// Device flow: when each poll of the token endpoint arrived.
+    pub fn device_polls(&self) -> Vec<Instant> {
+        self.shared.data().interactive.device_polls.clone()
     }
 
     /// Stops accepting connections and waits for the server task.
@@ -793,6 +852,20 @@ fn handle_token(
             issued.username,
             scope.or(issued.scope),
             b.rotate_refresh_tokens,
+        )
+    } else if grant == "authorization_code" && !on_refresh_path {
+        let scope = interactive::redeem_code(shared, &id, params)?;
+        (
+            Some(b.username.clone()),
+            scope,
+            b.interactive_refresh_tokens,
+        )
+    } else if grant == DEVICE_CODE_GRANT && !on_refresh_path {
+        let scope = interactive::redeem_device(shared, b, &id, params)?;
+        (
+            Some(b.username.clone()),
+            scope,
+            b.interactive_refresh_tokens,
         )
     } else {
         return Err(fail(
