@@ -13,6 +13,7 @@
 
 mod connect;
 mod policy;
+mod proxy;
 mod refresher;
 
 use std::collections::HashMap;
@@ -26,6 +27,7 @@ use chacha20poly1305::aead::rand_core::RngCore;
 
 use crate::error::{Error, ErrorKind, PluginFault, Result};
 use crate::host::Host;
+use crate::metrics::TokenSource;
 use crate::provider::{Provider, ProviderConfig};
 use crate::secret::SecretString;
 use crate::store::{
@@ -38,6 +40,7 @@ pub use connect::{
     DEFAULT_AUTHORIZATION_TTL, DeviceFlow, SLOW_DOWN_INCREMENT, pkce_challenge,
 };
 pub use policy::RefreshPolicy;
+pub use proxy::PROXY_MAX_BODY;
 pub use refresher::Refresher;
 
 /// A valid access token, as served by [`Broker::get_token`]. Cheap to clone (shared).
@@ -348,6 +351,7 @@ impl Broker {
     /// concurrent callers, and across processes sharing the store).
     pub async fn get_token(&self, id: &str) -> Result<Arc<AccessToken>> {
         if let Some(t) = self.cached(id) {
+            self.inner.host.metrics().token_read(TokenSource::Cache);
             return Ok(t);
         }
         self.single_flight(id, false).await
@@ -437,6 +441,7 @@ impl Broker {
         fresh_until: SystemTime,
     ) -> Option<Arc<AccessToken>> {
         let token = record.token.as_ref()?;
+        self.inner.host.metrics().token_read(TokenSource::Store);
         let t = Arc::new(AccessToken {
             value: token.access_token.clone(),
             token_type: token.token_type.clone(),
@@ -556,9 +561,62 @@ impl Broker {
         })
     }
 
+    /// [`Broker::attempt_inner`] in a `token_exchange` span (provider, connection, grant,
+    /// outcome, duration; never a secret), counted in the metrics.
+    async fn attempt(&self, record: ConnectionRecord, force: bool) -> Result<Arc<AccessToken>> {
+        use tracing::Instrument as _;
+        let span = tracing::info_span!(
+            "token_exchange",
+            provider = %record.provider,
+            connection = %record.id,
+            grant = tracing::field::Empty,
+            outcome = tracing::field::Empty,
+            duration_ms = tracing::field::Empty,
+        );
+        let started = Instant::now();
+        let grant = if record.refresh_token.is_some() {
+            "refresh_token".to_owned()
+        } else {
+            record
+                .overrides
+                .grant
+                .as_ref()
+                .map(|g| g.name().to_owned())
+                .unwrap_or_else(|| "configured".to_owned())
+        };
+        span.record("grant", grant.as_str());
+        let result = self
+            .attempt_inner(record, force)
+            .instrument(span.clone())
+            .await;
+        let metrics = self.inner.host.metrics();
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(e) => {
+                metrics.failure(&failure_kind(e));
+                match classify(e) {
+                    _ if matches!(e.root(), Error::ReconnectNeeded { .. }) => "reconnect_needed",
+                    FailureClass::Reconnect => "reconnect_needed",
+                    FailureClass::Temporary => "temporary",
+                    FailureClass::Failed => "failed",
+                }
+            }
+        };
+        metrics.exchange(&grant, outcome);
+        span.record("outcome", outcome);
+        span.record("duration_ms", started.elapsed().as_millis() as u64);
+        let _entered = span.enter();
+        tracing::info!("token exchange finished");
+        result
+    }
+
     /// One upstream exchange (with inline retries when the token is already expired and
     /// the failure is temporary), committed before it is returned.
-    async fn attempt(&self, record: ConnectionRecord, force: bool) -> Result<Arc<AccessToken>> {
+    async fn attempt_inner(
+        &self,
+        record: ConnectionRecord,
+        force: bool,
+    ) -> Result<Arc<AccessToken>> {
         let id = record.id.as_str();
         let policy = &self.inner.policy;
         let provider = match self.provider_for(&record).await {
@@ -738,6 +796,7 @@ impl Broker {
             expires_in = ?tokens.expires_in,
             "tokens refreshed"
         );
+        self.inner.host.metrics().token_read(TokenSource::Upstream);
         let token = Arc::new(AccessToken {
             value: tokens.access_token,
             token_type: tokens.token_type,
@@ -754,4 +813,24 @@ impl Broker {
         self.remember(&record.id, Arc::clone(&token), until);
         Ok(token)
     }
+}
+
+/// A metrics label for an error: the OAuth error kind, or the host-side cause.
+fn failure_kind(e: &Error) -> String {
+    if let Some(o) = e.oauth() {
+        return serde_json::to_value(o.kind)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_else(|| "oauth".into());
+    }
+    match e.root() {
+        Error::PluginFault { .. } => "plugin_fault",
+        Error::ReconnectNeeded { .. } => "reconnect_needed",
+        Error::Store(_) => "store",
+        Error::Crypto(_) => "crypto",
+        Error::LeaseTimeout(_) => "lease_timeout",
+        Error::InvalidSetting { .. } | Error::UnknownPlugin(_) => "configuration",
+        _ => "other",
+    }
+    .to_owned()
 }

@@ -129,6 +129,10 @@ pub enum Error {
         /// What happened, with the provider's `error` and `error_description`.
         outcome: String,
     },
+    /// A request could not be proxied (no API base URL, outside it, refused by the egress
+    /// policy, the API unreachable).
+    #[error("proxy: {0}")]
+    Proxy(String),
     /// The operation was cancelled by its caller.
     #[error("connection `{0}`: cancelled")]
     Cancelled(String),

@@ -97,6 +97,22 @@ impl Host {
         HostBuilder::default()
     }
 
+    /// The host's metrics (token reads, exchanges, failures, plugin call durations).
+    pub fn metrics(&self) -> &std::sync::Arc<crate::metrics::Metrics> {
+        &self.inner.runtime.metrics
+    }
+
+    /// The HTTP client of the host (egress-checked name resolution, no redirects,
+    /// request timeout), shared by plugin requests and the outbound proxy.
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.inner.runtime.http
+    }
+
+    /// The operator's egress policy.
+    pub fn egress(&self) -> &crate::egress::EgressPolicy {
+        &self.inner.runtime.egress
+    }
+
     /// The limits in force.
     pub fn limits(&self) -> &Limits {
         &self.inner.runtime.limits

@@ -11,6 +11,7 @@
 //! [`Provider::fetch_token`]. See `host/examples/fetch_token.rs`.
 #![deny(missing_docs)]
 
+pub mod apikeys;
 mod bindings;
 pub mod broker;
 mod call;
@@ -20,11 +21,14 @@ pub mod egress;
 mod error;
 mod host;
 mod limits;
+pub mod metrics;
 mod outbound;
 pub mod plugin;
 mod provider;
 mod runtime;
 mod secret;
+#[cfg(feature = "service")]
+pub mod service;
 mod signing;
 pub mod store;
 mod token;

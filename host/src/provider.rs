@@ -453,6 +453,13 @@ impl Provider {
         let timeout = self.inner.host.runtime.limits.call_timeout;
         let pre = &self.inner.plugin.pre;
         let store = &mut call.store;
+        let operation = match op {
+            Op::Exchange(..) => "exchange_token",
+            Op::AuthorizationUrl(..) => "authorization_url",
+            Op::Device(..) => "start_device_authorization",
+            Op::Placement(..) => "token_placement",
+        };
+        let started = std::time::Instant::now();
         let result = tokio::time::timeout(timeout, async {
             let instance = pre.instantiate_async(&mut *store).await?;
             let guest = instance.grantbox_plugin_oauth_provider();
@@ -474,6 +481,11 @@ impl Provider {
             })
         })
         .await;
+        self.inner.host.runtime.metrics.plugin_call(
+            &self.inner.plugin.info.metadata.id,
+            operation,
+            started.elapsed(),
+        );
         match result {
             Err(_) => Err(self.fault(PluginFault::Timeout(timeout))),
             Ok(Err(e)) => {

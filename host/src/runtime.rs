@@ -40,6 +40,7 @@ pub(crate) struct Runtime {
     pub(crate) http: reqwest::Client,
     pub(crate) egress: Arc<EgressPolicy>,
     pub(crate) permits: Arc<Semaphore>,
+    pub(crate) metrics: Arc<crate::metrics::Metrics>,
     _ticker: EpochTicker,
 }
 
@@ -68,6 +69,7 @@ impl Runtime {
             limits,
             http,
             egress,
+            metrics: Arc::new(crate::metrics::Metrics::new()),
             _ticker: ticker,
         })
     }

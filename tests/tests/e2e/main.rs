@@ -11,3 +11,4 @@ mod lifecycle;
 mod loading;
 mod network;
 mod providers;
+mod service;

@@ -419,6 +419,11 @@ impl TokenServer {
         d.total = 0;
     }
 
+    /// Revokes every access token issued so far (the API answers `401` to them).
+    pub fn revoke_access_tokens(&self) {
+        self.shared.data().access_tokens.clear();
+    }
+
     /// Device flow: the user approves (`true`) or denies the pending authorization with
     /// this user code. Returns whether such a pending authorization existed.
     pub fn decide_device(&self, user_code: &str, approve: bool) -> bool {

@@ -2,6 +2,7 @@
 //! a self-contained demo.
 
 mod demo;
+mod service_cmds;
 mod store_cmds;
 
 use std::path::{Path, PathBuf};
@@ -84,6 +85,19 @@ enum Command {
     },
     /// Check the configuration: load plugins and validate every provider.
     Check,
+    /// Run the HTTP service: API (OpenAPI at /openapi.json), OAuth callback, outbound
+    /// proxy, metrics, health; the background refresher runs with it.
+    Serve(service_cmds::ServeArgs),
+    /// Admin API keys of the service.
+    Apikeys {
+        #[command(subcommand)]
+        command: service_cmds::ApiKeysCommand,
+    },
+    /// Connect an account interactively: a browser and a loopback redirect, or `--device`.
+    Connect(service_cmds::ConnectArgs),
+    /// Call a connection's API with its token applied (`--as-curl` prints the equivalent
+    /// curl command instead, the token redacted unless `--reveal`).
+    Request(service_cmds::RequestArgs),
     /// Run a self-contained demo: start a local token server, load the bundled plugins and
     /// fetch a token through the generic plugin (no account needed anywhere).
     Demo,
@@ -177,6 +191,22 @@ async fn run(cli: Cli) -> Result<()> {
             tokio::signal::ctrl_c().await?;
             refresher.stop().await;
             Ok(())
+        }
+        Command::Serve(args) => {
+            let o = store_cmds::open(&cli.config, cli.data_dir.as_deref()).await?;
+            service_cmds::serve(o, args).await
+        }
+        Command::Apikeys { command } => {
+            let o = store_cmds::open(&cli.config, cli.data_dir.as_deref()).await?;
+            service_cmds::apikeys_cmd(&o, command).await
+        }
+        Command::Connect(args) => {
+            let o = store_cmds::open(&cli.config, cli.data_dir.as_deref()).await?;
+            service_cmds::connect(&o, args).await
+        }
+        Command::Request(args) => {
+            let o = store_cmds::open(&cli.config, cli.data_dir.as_deref()).await?;
+            service_cmds::request(&o, args).await
         }
         Command::Check => {
             let (cfg, host, report) = open(&cli.config).await?;
