@@ -271,6 +271,22 @@ impl Broker {
         Ok(existed)
     }
 
+    /// Disconnects a connection: deletes its tokens (the provider is not told; revoke there
+    /// if needed). It keeps its settings and can be connected again.
+    pub async fn disconnect(&self, id: &str) -> Result<()> {
+        let flight = self.flight(id);
+        let _serialised = flight.last.lock().await;
+        if !self.inner.store.clear_tokens(id).await? {
+            return Err(Error::NotFound {
+                what: "connection",
+                name: id.to_owned(),
+            });
+        }
+        self.forget(id);
+        tracing::info!(connection = %id, "disconnected");
+        Ok(())
+    }
+
     /// Enables or disables a connection.
     pub async fn set_active(&self, id: &str, active: bool) -> Result<()> {
         if !self.inner.store.set_active(id, active).await? {

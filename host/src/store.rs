@@ -319,6 +319,9 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// Commits tokens just obtained: state `connected`, failures cleared, refresh token
     /// replaced only when a new one is given. Durable when it returns.
     async fn save_tokens(&self, id: &str, update: &TokenUpdate<'_>) -> Result<()>;
+    /// Forgets a connection's tokens (access, refresh, ID token and their metadata): state
+    /// `default`, message "disconnected". Returns whether it exists.
+    async fn clear_tokens(&self, id: &str) -> Result<bool>;
     /// Records a failed attempt. Leaves every token column as it is.
     async fn record_failure(&self, id: &str, failure: &Failure) -> Result<()>;
 

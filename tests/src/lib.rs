@@ -11,6 +11,7 @@ pub use grantbox_plugin_artifacts as artifacts;
 pub use grantbox_token_server as token_server;
 
 pub mod conformance;
+pub mod webdriver;
 
 /// Limits for tests: small enough that hostile plugins fail fast.
 pub fn test_limits() -> Limits {

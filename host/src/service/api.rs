@@ -46,6 +46,10 @@ pub(crate) fn routes() -> Router<Service> {
         .route("/v1/connections/{id}/enable", post(enable_connection))
         .route("/v1/connections/{id}/disable", post(disable_connection))
         .route("/v1/connections/{id}/refresh", post(refresh_connection))
+        .route(
+            "/v1/connections/{id}/disconnect",
+            post(disconnect_connection),
+        )
         .route("/v1/connections/{id}/token", get(get_token))
         .route("/v1/connections/{id}/connect", post(connect))
         .route(
@@ -300,7 +304,7 @@ pub(crate) struct ConnectBody {
 /// A started authorization-code flow: send the user's browser to `authorization_url`.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct ConnectView {
-    authorization_url: String,
+    pub(crate) authorization_url: String,
     /// The redirect URI used (`<public base URL>/oauth/callback`).
     redirect_uri: String,
     /// The callback is refused after this (Unix seconds).
@@ -498,6 +502,18 @@ pub(crate) async fn disable_connection(
     Path(id): Path<String>,
 ) -> ApiResult<Json<ConnectionView>> {
     s.inner.broker.set_active(&id, false).await?;
+    Ok(Json(ConnectionView::from(&load(&s, &id).await?)))
+}
+
+#[utoipa::path(post, path = "/v1/connections/{id}/disconnect", tag = "connections",
+    params(("id" = String, Path)),
+    responses((status = 200, description = "Its tokens are deleted; state `default`", body = ConnectionView),
+              (status = 404, body = ErrorBody)))]
+pub(crate) async fn disconnect_connection(
+    State(s): State<Service>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ConnectionView>> {
+    s.inner.broker.disconnect(&id).await?;
     Ok(Json(ConnectionView::from(&load(&s, &id).await?)))
 }
 

@@ -1,7 +1,7 @@
 //! The HTTP service (`grantbox serve`), also mountable by embedders: a JSON API for
 //! providers, connections, interactive connects, tokens, the outbound proxy and plugins
-//! (OpenAPI 3.1 document at `/openapi.json`), the OAuth callback, Prometheus metrics,
-//! health and readiness.
+//! (OpenAPI 3.1 document at `/openapi.json`), the OAuth callback, the admin page at `/`,
+//! Prometheus metrics, health and readiness.
 //!
 //! Every route except `/healthz`, `/readyz` and `/oauth/callback` requires an admin API key
 //! (`Authorization: Bearer gbx_…` or `X-API-Key: gbx_…`; see [`crate::apikeys`]).
@@ -11,6 +11,7 @@ mod auth;
 mod device;
 mod error;
 mod openapi;
+mod ui;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -54,6 +55,7 @@ pub(crate) struct ServiceInner {
     pub(crate) config: ServiceConfig,
     pub(crate) keys: auth::KeyCache,
     pub(crate) devices: device::DeviceJobs,
+    pub(crate) sessions: ui::Sessions,
     pub(crate) shutting_down: AtomicBool,
 }
 
@@ -83,6 +85,7 @@ impl Service {
                 broker,
                 config,
                 devices: device::DeviceJobs::default(),
+                sessions: ui::Sessions::default(),
                 shutting_down: AtomicBool::new(false),
             }),
         }
@@ -105,8 +108,9 @@ impl Service {
         )
     }
 
-    /// The routes: public ones (health, readiness, OAuth callback) and the API, which
-    /// requires an API key.
+    /// The routes: public ones (health, readiness, OAuth callback), the admin page (its
+    /// own log-in with an API key, sessions and CSRF tokens) and the API, which requires an
+    /// API key on every request.
     pub fn router(&self) -> Router {
         let protected = api::routes()
             .route("/metrics", get(metrics))
@@ -119,6 +123,7 @@ impl Service {
             .route("/healthz", get(healthz))
             .route("/readyz", get(readyz))
             .route("/oauth/callback", get(api::callback))
+            .merge(ui::routes())
             .merge(protected)
             .with_state(self.clone())
     }

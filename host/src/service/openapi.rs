@@ -17,7 +17,7 @@ use super::error::ErrorBody;
         api::list_plugins, api::get_plugin,
         api::list_providers, api::create_provider, api::get_provider, api::delete_provider,
         api::list_connections, api::create_connection, api::get_connection, api::delete_connection,
-        api::enable_connection, api::disable_connection,
+        api::enable_connection, api::disable_connection, api::disconnect_connection,
         api::refresh_connection, api::get_token,
         api::connect, api::start_device, api::device_status, api::cancel_device,
         api::proxy,

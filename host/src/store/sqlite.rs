@@ -570,6 +570,21 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn clear_tokens(&self, id: &str) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE connections SET access_token = NULL, token_type = NULL, \
+             refresh_token = NULL, id_token = NULL, granted_scopes = NULL, extra = NULL, \
+             issued_at = NULL, expires_at = NULL, refresh_at = NULL, state = 'default', \
+             reconnect_needed = 0, last_message = 'disconnected', last_error_at = NULL, \
+             failures = 0 WHERE id = ?1",
+        )
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| db_err("clearing tokens", e))?;
+        Ok(done.rows_affected() > 0)
+    }
+
     async fn record_failure(&self, id: &str, f: &Failure) -> Result<()> {
         sqlx::query(
             "UPDATE connections SET state = ?2, reconnect_needed = ?3, last_message = ?4, \

@@ -1,0 +1,240 @@
+//! The admin page in a real headless Chromium (Debian's `chromium` + `chromedriver`): log
+//! in with an API key, press Connect, approve at the test provider's consent page, and see
+//! the connection become Connected — with no secret rendered anywhere. Also: CSRF and
+//! session checks of the page's forms, without a browser.
+
+use std::time::Duration;
+
+use anyhow::{Context, ensure};
+use grantbox_e2e::broker_in;
+use grantbox_e2e::webdriver::{Browser, browser_paths};
+use grantbox_host::service::{Service, ServiceConfig};
+use grantbox_host::store::NewConnection;
+use grantbox_host::{
+    Broker, ExposeSecret, GrantType, ProviderConfig, RefreshPolicy, SecretString, apikeys,
+};
+use grantbox_token_server::{AuthorizeDecision, Behavior, TokenServer};
+
+const CLIENT_ID: &str = "admin-page-client";
+const CLIENT_SECRET: &str = "cs-admin-page-7e6d5c4b3a29";
+
+struct Setup {
+    base: String,
+    key: String,
+    broker: Broker,
+    server: TokenServer,
+    _stop: tokio::sync::oneshot::Sender<()>,
+    _dir: tempfile::TempDir,
+}
+
+async fn setup() -> anyhow::Result<Setup> {
+    let server = TokenServer::start(Behavior {
+        client_id: CLIENT_ID.into(),
+        client_secret: CLIENT_SECRET.into(),
+        authorize_decision: AuthorizeDecision::ConsentPage,
+        ..Behavior::default()
+    })
+    .await?;
+    let dir = tempfile::tempdir()?;
+    let (broker, _store) = broker_in(dir.path(), RefreshPolicy::default()).await?;
+    broker
+        .add_provider(
+            ProviderConfig::new("test-provider", "generic")
+                .grant(GrantType::AuthorizationCode)
+                .scopes(["read", "profile"])
+                .setting("token_url", server.url("/token"))
+                .setting("authorization_url", server.url("/authorize"))
+                .setting("client_id", CLIENT_ID)
+                .secret("client_secret", SecretString::from(CLIENT_SECRET)),
+        )
+        .await?;
+    broker
+        .add_connection(NewConnection {
+            id: "alice".into(),
+            provider: "test-provider".into(),
+            api_base_url: Some(server.url("/api")),
+            ..NewConnection::default()
+        })
+        .await?;
+    let key = apikeys::create(broker.store().as_ref(), "admin page test").await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let service = Service::new(broker.clone(), ServiceConfig::new(url::Url::parse(&base)?));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(service.serve(listener, async {
+        let _ = stopped.await;
+    }));
+    Ok(Setup {
+        base,
+        key: key.key.expose_secret().to_owned(),
+        broker,
+        server,
+        _stop: stop,
+        _dir: dir,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_from_the_admin_page_in_headless_chromium() -> anyhow::Result<()> {
+    let (chromium, driver) = browser_paths()?;
+    let s = setup().await?;
+    let browser = Browser::start(&chromium, &driver).await?;
+    let result = async {
+        // Not logged in: the page sends us to the log-in form.
+        browser.goto(&format!("{}/", s.base)).await?;
+        ensure!(browser.current_url().await?.ends_with("/login"));
+        browser.type_into("#api_key", "gbx_wrong_key").await?;
+        browser.click("#login").await?;
+        ensure!(browser.text("#error").await?.contains("Invalid"));
+        browser.type_into("#api_key", &s.key).await?;
+        browser.click("#login").await?;
+        ensure!(browser.text("#state-alice").await? == "Default");
+
+        // Connect: the test provider's consent page, Approve, back to the admin page.
+        browser.click("#connect-alice").await?;
+        browser.find("#approve").await?;
+        ensure!(
+            browser
+                .current_url()
+                .await?
+                .starts_with(&s.server.url("/authorize")),
+            "at the provider's consent page"
+        );
+        browser.click("#approve").await?;
+        let mut state = String::new();
+        for _ in 0..50 {
+            state = browser.text("#state-alice").await.unwrap_or_default();
+            if state == "Connected" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        ensure!(state == "Connected", "state shown: {state}");
+        ensure!(browser.current_url().await? == format!("{}/", s.base));
+
+        // No secret in the page: not the token, the client secret or the API key.
+        let token = s.broker.get_token("alice").await?;
+        let html = browser.source().await?;
+        for secret in [
+            token.secret().expose_secret(),
+            CLIENT_SECRET,
+            s.key.as_str(),
+        ] {
+            ensure!(!html.contains(secret), "a secret is rendered in the page");
+        }
+        let png = browser.screenshot().await?;
+        ensure!(png.starts_with(b"\x89PNG"), "a PNG screenshot");
+        let target =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/admin-page.png");
+        std::fs::write(&target, &png).with_context(|| format!("{}", target.display()))?;
+
+        // Disconnect from the page.
+        browser.click("#disconnect-alice").await?;
+        ensure!(browser.text("#state-alice").await? == "Default");
+        ensure!(browser.text("#flash").await?.contains("disconnected"));
+        Ok(())
+    }
+    .await;
+    browser.quit().await?;
+    result
+}
+
+fn cookie_of(response: &reqwest::Response) -> Option<String> {
+    response
+        .headers()
+        .get("set-cookie")?
+        .to_str()
+        .ok()?
+        .split(';')
+        .next()
+        .map(str::to_owned)
+}
+
+#[tokio::test]
+async fn page_forms_need_a_session_and_its_csrf_token() -> anyhow::Result<()> {
+    let s = setup().await?;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    // Log in.
+    let login = http
+        .post(format!("{}/login", s.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("api_key={}", s.key))
+        .send()
+        .await?;
+    assert_eq!(login.status(), 303);
+    let set_cookie = login
+        .headers()
+        .get("set-cookie")
+        .context("cookie")?
+        .to_str()?
+        .to_owned();
+    assert!(set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Lax"));
+    let cookie = cookie_of(&login).context("cookie")?;
+    let page = http
+        .get(format!("{}/", s.base))
+        .header("cookie", &cookie)
+        .send()
+        .await?;
+    assert_eq!(page.status(), 200);
+    let csp = page
+        .headers()
+        .get("content-security-policy")
+        .context("CSP")?
+        .to_str()?
+        .to_owned();
+    assert!(csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"));
+    let html = page.text().await?;
+    let csrf = html
+        .split("name=csrf value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .context("csrf token in the page")?
+        .to_owned();
+
+    let connect = |cookie: Option<&str>, token: &str| {
+        let mut r = http
+            .post(format!("{}/ui/connections/alice/connect", s.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("csrf={token}"));
+        if let Some(c) = cookie {
+            r = r.header("cookie", c);
+        }
+        r.send()
+    };
+    // No session: to the log-in page; nothing started.
+    let r = connect(None, &csrf).await?;
+    assert_eq!(r.status(), 303);
+    assert_eq!(
+        r.headers().get("location").and_then(|v| v.to_str().ok()),
+        Some("/login")
+    );
+    // A session but a wrong CSRF token (a cross-site form): refused.
+    let r = connect(Some(&cookie), "forged-csrf-token-value-0000000000000000000").await?;
+    assert_eq!(r.status(), 403);
+    let r = connect(Some(&cookie), "").await?;
+    assert_eq!(r.status(), 403);
+    let authorize_calls = s
+        .server
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/authorize")
+        .count();
+    assert_eq!(authorize_calls, 0);
+    // Both: redirected to the provider.
+    let r = connect(Some(&cookie), &csrf).await?;
+    assert_eq!(r.status(), 303);
+    let location = r.headers().get("location").context("location")?.to_str()?;
+    assert!(
+        location.starts_with(&s.server.url("/authorize")),
+        "{location}"
+    );
+    // A forged session cookie is no session.
+    let r = connect(Some("grantbox_session=forged"), &csrf).await?;
+    assert_eq!(
+        r.headers().get("location").and_then(|v| v.to_str().ok()),
+        Some("/login")
+    );
+    Ok(())
+}
