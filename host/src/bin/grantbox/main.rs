@@ -193,8 +193,7 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Serve(args) => {
-            let o = store_cmds::open(&cli.config, cli.data_dir.as_deref()).await?;
-            service_cmds::serve(o, args).await
+            service_cmds::serve(&cli.config, cli.data_dir.as_deref(), args).await
         }
         Command::Apikeys { command } => {
             let o = store_cmds::open(&cli.config, cli.data_dir.as_deref()).await?;
@@ -268,10 +267,23 @@ async fn run(cli: Cli) -> Result<()> {
 
 /// Loads the configuration and its plugins. Plugin failures are reported, not fatal.
 async fn open(path: &Path) -> Result<(ConfigFile, Host, LoadReport)> {
+    open_with(path, None).await
+}
+
+/// An origin (and the network it lives on) to allow on top of the configured egress
+/// policy: the demo provider of `grantbox serve`.
+pub(crate) type ExtraEgress = (String, ipnet::IpNet);
+
+async fn open_with(
+    path: &Path,
+    extra: Option<&ExtraEgress>,
+) -> Result<(ConfigFile, Host, LoadReport)> {
     let cfg = ConfigFile::load(path)?;
-    let mut builder = Host::builder()
-        .limits(cfg.limits.clone())
-        .egress(cfg.egress.clone());
+    let mut egress = cfg.egress.clone();
+    if let Some((origin, net)) = extra {
+        egress = egress.allow(origin)?.allow_private_network(*net);
+    }
+    let mut builder = Host::builder().limits(cfg.limits.clone()).egress(egress);
     builder = builder.cache_dir(cfg.cache_dir.clone().unwrap_or_else(default_cache_dir));
     let host = builder.build()?;
     let report = load_plugins(

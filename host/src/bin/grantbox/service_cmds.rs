@@ -7,7 +7,9 @@ use anyhow::{Context as _, Result, bail};
 use clap::{Args, Subcommand};
 use grantbox_host::broker::{AuthorizationCallback, ConnectOptions};
 use grantbox_host::service::{Service, ServiceConfig};
-use grantbox_host::{ExposeSecret, Store as _, apikeys};
+use grantbox_host::store::NewConnection;
+use grantbox_host::{ExposeSecret, GrantType, ProviderConfig, SecretString, Store as _, apikeys};
+use grantbox_token_server::{AuthorizeDecision, Behavior, TokenServer};
 
 use crate::store_cmds::Opened;
 
@@ -24,6 +26,13 @@ pub(crate) struct ServeArgs {
     /// Seconds between scans of the background refresher (auto-refresh connections).
     #[arg(long, default_value_t = 30)]
     refresh_every: u64,
+    /// Also run the bundled local test provider and register provider and connection
+    /// `demo` for it (the default when there is no configuration file).
+    #[arg(long, conflicts_with = "no_demo")]
+    demo: bool,
+    /// Do not run the demo provider, even without a configuration file.
+    #[arg(long)]
+    no_demo: bool,
 }
 
 /// `grantbox apikeys …`
@@ -86,7 +95,66 @@ pub(crate) struct RequestArgs {
     reveal: bool,
 }
 
-pub(crate) async fn serve(o: Opened, args: ServeArgs) -> Result<()> {
+/// Registers provider `demo` (the generic plugin, authorization code) for the local test
+/// provider, and connection `demo` whose API is the provider's `/api`. Both are replaced on
+/// every start: the test provider lives in memory and listens on a new port each time.
+async fn provision_demo(o: &Opened, server: &TokenServer) -> Result<()> {
+    let behavior = server_behavior();
+    let config = ProviderConfig::new("demo", "generic")
+        .grant(GrantType::AuthorizationCode)
+        .scopes(["read", "profile"])
+        .setting("token_url", server.url("/token"))
+        .setting("authorization_url", server.url("/authorize"))
+        .setting("device_authorization_url", server.url("/device/code"))
+        .setting("client_id", behavior.client_id.as_str())
+        .secret("client_secret", SecretString::from(behavior.client_secret));
+    if o.store.provider("demo").await?.is_some() {
+        o.broker.remove_connection("demo").await?;
+        o.broker.update_provider(config).await?;
+    } else {
+        o.broker.add_provider(config).await?;
+    }
+    o.broker
+        .add_connection(NewConnection {
+            id: "demo".into(),
+            provider: "demo".into(),
+            api_base_url: Some(server.url("/api")),
+            ..NewConnection::default()
+        })
+        .await?;
+    Ok(())
+}
+
+fn server_behavior() -> Behavior {
+    Behavior {
+        authorize_decision: AuthorizeDecision::ConsentPage,
+        ..Behavior::default()
+    }
+}
+
+pub(crate) async fn serve(
+    config_path: &std::path::Path,
+    data_dir: Option<&std::path::Path>,
+    args: ServeArgs,
+) -> Result<()> {
+    let demo = args.demo || (!config_path.exists() && !args.no_demo);
+    let demo_server = if demo {
+        Some(
+            TokenServer::start(server_behavior())
+                .await
+                .context("starting the demo provider")?,
+        )
+    } else {
+        None
+    };
+    let extra = match &demo_server {
+        Some(s) => Some((s.base_url(), "127.0.0.1/32".parse::<ipnet::IpNet>()?)),
+        None => None,
+    };
+    let o = crate::store_cmds::open_with(config_path, data_dir, extra.as_ref()).await?;
+    if let Some(server) = &demo_server {
+        provision_demo(&o, server).await?;
+    }
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -97,11 +165,11 @@ pub(crate) async fn serve(o: Opened, args: ServeArgs) -> Result<()> {
     };
     let service = Service::new(o.broker.clone(), ServiceConfig::new(public.clone()));
     let keys = o.store.api_keys().await?;
-    if keys.iter().all(|k| k.revoked_at.is_some()) {
-        eprintln!(
-            "note: no API key exists yet; create one with `grantbox apikeys create` to use the API"
-        );
-    }
+    let initial_key = if keys.iter().all(|k| k.revoked_at.is_some()) {
+        Some(apikeys::create(o.store.as_ref(), "initial admin key").await?)
+    } else {
+        None
+    };
     let refresher = grantbox_host::Refresher::start(
         o.broker.clone(),
         Duration::from_secs(args.refresh_every.max(1)),
@@ -111,6 +179,24 @@ pub(crate) async fn serve(o: Opened, args: ServeArgs) -> Result<()> {
         "grantbox serving on http://{local} (public URL {public}; OAuth redirect URI {})",
         service.callback_url()
     );
+    if let Some(server) = &demo_server {
+        eprintln!(
+            "demo provider (local, in memory) at {}: provider `demo`, connection `demo`",
+            server.base_url()
+        );
+    }
+    if let Some(created) = &initial_key {
+        eprintln!(
+            "initial admin API key {} (shown once; more with `grantbox apikeys create`):",
+            created.record.id
+        );
+        eprintln!("  {}", created.key.expose_secret());
+    }
+    if demo_server.is_some() {
+        eprintln!("admin page: {public} (log in with the API key, press Connect on `demo`)");
+    } else {
+        eprintln!("admin page: {public} (log in with an API key)");
+    }
     tracing::info!(%local, "serving");
     service
         .serve(listener, async {
@@ -119,6 +205,9 @@ pub(crate) async fn serve(o: Opened, args: ServeArgs) -> Result<()> {
         .await?;
     refresher.stop().await;
     o.store.close().await;
+    if let Some(server) = demo_server {
+        server.shutdown().await;
+    }
     eprintln!("stopped");
     Ok(())
 }

@@ -183,11 +183,25 @@ fn keyring(data_dir: &Path) -> Result<Keyring> {
 
 /// Opens the configuration (if the file exists), loads plugins, opens the store.
 pub(crate) async fn open(config_path: &Path, data_dir_flag: Option<&Path>) -> Result<Opened> {
+    open_with(config_path, data_dir_flag, None).await
+}
+
+/// [`open`], allowing one more origin (and its network) on top of the egress policy.
+pub(crate) async fn open_with(
+    config_path: &Path,
+    data_dir_flag: Option<&Path>,
+    extra: Option<&crate::ExtraEgress>,
+) -> Result<Opened> {
     let (config, host) = if config_path.exists() {
-        let (cfg, host, _) = crate::open(config_path).await?;
+        let (cfg, host, _) = crate::open_with(config_path, extra).await?;
         (Some(cfg), host)
     } else {
+        let mut egress = grantbox_host::EgressPolicy::default();
+        if let Some((origin, net)) = extra {
+            egress = egress.allow(origin)?.allow_private_network(*net);
+        }
         let host = Host::builder()
+            .egress(egress)
             .cache_dir(crate::default_cache_dir())
             .build()?;
         crate::load_plugins(&host, true, None, &[]).await?;

@@ -1,0 +1,226 @@
+//! `grantbox serve` as the README's run command starts it: no configuration file, a fresh
+//! data directory — the embedded defaults. Then what a new user does: log in on the admin
+//! page with the printed key, press Connect on `demo`, approve at the demo provider, call
+//! the API through the proxy; `grantbox request --as-curl` from another process; SIGTERM
+//! stops the service gracefully.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context, ensure};
+
+fn grantbox(dir: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_grantbox"));
+    c.current_dir(dir)
+        .env("XDG_CACHE_HOME", dir.join("cache"))
+        .env("XDG_DATA_HOME", dir.join("data"))
+        .env_remove("GRANTBOX_DATA_DIR")
+        .env_remove("GRANTBOX_MASTER_KEY")
+        .env_remove("GRANTBOX_CONFIG")
+        .env_remove("GRANTBOX_LISTEN")
+        .env_remove("GRANTBOX_PUBLIC_URL")
+        .env_remove("RUST_LOG");
+    c
+}
+
+struct Served {
+    child: Child,
+    base: String,
+    key: String,
+    stderr: std::sync::mpsc::Receiver<String>,
+}
+
+/// Starts `grantbox serve --listen 127.0.0.1:0` and reads its address and initial key.
+fn start(dir: &Path) -> anyhow::Result<Served> {
+    let mut child = grantbox(dir)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let stderr = child.stderr.take().context("stderr")?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let (mut base, mut key) = (None, None);
+    let mut expect_key = false;
+    while base.is_none() || key.is_none() {
+        let line = rx
+            .recv_timeout(Duration::from_secs(120))
+            .context("grantbox serve printed its address and key")?;
+        if expect_key {
+            key = Some(line.trim().to_owned());
+            expect_key = false;
+        } else if let Some(rest) = line.strip_prefix("grantbox serving on ") {
+            base = rest.split_whitespace().next().map(str::to_owned);
+        } else if line.starts_with("initial admin API key") {
+            expect_key = true;
+        }
+    }
+    Ok(Served {
+        child,
+        base: base.context("address")?,
+        key: key.context("key")?,
+        stderr: rx,
+    })
+}
+
+fn between<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {
+    text.split(start).nth(1)?.split(end).next()
+}
+
+#[tokio::test]
+async fn serve_on_embedded_defaults_connect_the_demo_and_stop_gracefully() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut served = start(dir.path())?;
+    let base = served.base.clone();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let location = |r: &reqwest::Response| -> anyhow::Result<String> {
+        Ok(r.headers()
+            .get("location")
+            .context("location")?
+            .to_str()?
+            .to_owned())
+    };
+
+    // Log in with the printed key.
+    let login = http
+        .post(format!("{base}/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("api_key={}", served.key))
+        .send()
+        .await?;
+    ensure!(login.status() == 303, "login: {}", login.status());
+    let cookie = login
+        .headers()
+        .get("set-cookie")
+        .context("cookie")?
+        .to_str()?
+        .split(';')
+        .next()
+        .context("cookie")?
+        .to_owned();
+    let page = http
+        .get(format!("{base}/"))
+        .header("cookie", &cookie)
+        .send()
+        .await?
+        .text()
+        .await?;
+    ensure!(
+        page.contains("id=\"state-demo\">Default<"),
+        "demo connection listed: {page}"
+    );
+    let csrf = between(&page, "name=csrf value=\"", "\"")
+        .context("csrf")?
+        .to_owned();
+
+    // Press Connect: to the demo provider's consent page; approve; back through the callback.
+    let r = http
+        .post(format!("{base}/ui/connections/demo/connect"))
+        .header("cookie", &cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("csrf={csrf}"))
+        .send()
+        .await?;
+    ensure!(r.status() == 303);
+    let authorize = location(&r)?;
+    let consent = http.get(&authorize).send().await?.text().await?;
+    let request = between(&consent, "name=request value=\"", "\"").context("consent form")?;
+    let provider_base = authorize.split("/authorize").next().context("provider")?;
+    let approved = http
+        .post(format!("{provider_base}/authorize/decision"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("request={request}&decision=approve"))
+        .send()
+        .await?;
+    let callback = location(&approved)?;
+    ensure!(
+        callback.starts_with(&format!("{base}/oauth/callback")),
+        "{callback}"
+    );
+    let back = http.get(&callback).header("cookie", &cookie).send().await?;
+    ensure!(location(&back)? == "/", "back to the admin page");
+    let page = http
+        .get(format!("{base}/"))
+        .header("cookie", &cookie)
+        .send()
+        .await?
+        .text()
+        .await?;
+    ensure!(
+        page.contains("id=\"state-demo\">Connected<"),
+        "connected: {page}"
+    );
+
+    // The API, through the proxy, with the key.
+    let who = http
+        .get(format!("{base}/v1/connections/demo/proxy/whoami"))
+        .bearer_auth(&served.key)
+        .send()
+        .await?;
+    ensure!(who.status() == 200, "proxy: {}", who.status());
+    ensure!(who.text().await?.contains("demo-client"));
+
+    // Another process: the curl equivalent, token redacted by default.
+    let out = grantbox(dir.path())
+        .args(["request", "demo", "GET", "/whoami", "--as-curl"])
+        .output()?;
+    ensure!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let curl = String::from_utf8(out.stdout)?;
+    ensure!(
+        curl.contains("GRANTBOX_TOKEN=$(grantbox token 'demo')"),
+        "{curl}"
+    );
+    ensure!(
+        curl.contains("curl -X GET") && curl.contains("/api/whoami"),
+        "{curl}"
+    );
+    ensure!(
+        curl.contains("\"authorization: Bearer $GRANTBOX_TOKEN\""),
+        "{curl}"
+    );
+    let token = grantbox(dir.path()).args(["token", "demo"]).output()?;
+    ensure!(
+        token.status.success(),
+        "{}",
+        String::from_utf8_lossy(&token.stderr)
+    );
+    let token = String::from_utf8(token.stdout)?.trim().to_owned();
+    ensure!(!token.is_empty() && !curl.contains(&token), "redacted");
+    let revealed = grantbox(dir.path())
+        .args(["request", "demo", "GET", "/whoami", "--as-curl", "--reveal"])
+        .output()?;
+    ensure!(String::from_utf8(revealed.stdout)?.contains(&format!("Bearer {token}")));
+
+    // SIGTERM: graceful stop, exit status 0.
+    let pid = served.child.id().to_string();
+    let killed = Command::new("kill").args(["-TERM", &pid]).status()?;
+    ensure!(killed.success());
+    let status = tokio::task::spawn_blocking(move || served.child.wait()).await??;
+    ensure!(status.success(), "exit status {status}");
+    let rest: Vec<String> = served.stderr.try_iter().collect();
+    ensure!(rest.iter().any(|l| l == "stopped"), "{rest:?}");
+    ensure!(
+        !rest.iter().any(|l| l.contains(&token)),
+        "no token in the logs"
+    );
+
+    // A restart on the same data directory keeps the key (no new one is printed) and
+    // the admin page still accepts it.
+    let out = grantbox(dir.path()).args(["apikeys", "list"]).output()?;
+    ensure!(String::from_utf8(out.stdout)?.contains("initial admin key"));
+    Ok(())
+}
