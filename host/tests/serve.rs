@@ -224,3 +224,102 @@ async fn serve_on_embedded_defaults_connect_the_demo_and_stop_gracefully() -> an
     ensure!(String::from_utf8(out.stdout)?.contains("initial admin key"));
     Ok(())
 }
+
+#[tokio::test]
+async fn connect_from_the_terminal_with_a_loopback_redirect() -> anyhow::Result<()> {
+    use grantbox_token_server::{Behavior, TokenServer};
+    let server = TokenServer::start(Behavior {
+        client_id: "cli-connect".into(),
+        client_secret: "cs-cli-connect-31a7".into(),
+        ..Behavior::default()
+    })
+    .await?;
+    let dir = tempfile::tempdir()?;
+    std::fs::write(
+        dir.path().join("grantbox.toml"),
+        "[egress]\nallow = [\"http://127.0.0.1:*\"]\nallow_private_networks = [\"127.0.0.0/8\"]\n",
+    )?;
+    let run = |args: &[&str]| -> anyhow::Result<String> {
+        let out = grantbox(dir.path())
+            .env("CONNECT_SECRET", "cs-cli-connect-31a7")
+            .args(args)
+            .output()?;
+        ensure!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(String::from_utf8(out.stdout)?)
+    };
+    run(&[
+        "providers",
+        "add",
+        "acme",
+        "--plugin",
+        "generic",
+        "--grant",
+        "authorization_code",
+        "--scope",
+        "read",
+        "--set",
+        &format!("token_url={}", server.url("/token")),
+        "--set",
+        &format!("authorization_url={}", server.url("/authorize")),
+        "--set",
+        "client_id=cli-connect",
+        "--secret",
+        "client_secret=env:CONNECT_SECRET",
+    ])?;
+    run(&["connections", "add", "alice", "--provider", "acme"])?;
+
+    let mut child = grantbox(dir.path())
+        .args(["connect", "alice", "--no-browser", "--timeout", "60"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let stdout = child.stdout.take().context("stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let url = loop {
+        let line = lines.next().context("the URL is printed")??;
+        if line.starts_with("http") {
+            break line;
+        }
+    };
+    ensure!(url.starts_with(&server.url("/authorize")), "{url}");
+    // The "browser": the provider approves and redirects to the CLI's loopback listener.
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    // A stray request without the state is ignored, not fatal.
+    let redirect = http.get(&url).send().await?;
+    let callback = redirect
+        .headers()
+        .get("location")
+        .context("redirect")?
+        .to_str()?
+        .to_owned();
+    ensure!(callback.starts_with("http://127.0.0.1:"), "{callback}");
+    let listener = callback.split("/callback").next().context("listener")?;
+    let _ = http
+        .get(format!("{listener}/callback?code=x&state=forged"))
+        .send()
+        .await?;
+    let page = http.get(&callback).send().await?;
+    ensure!(page.status() == 200);
+    let status = tokio::task::spawn_blocking(move || child.wait_with_output()).await??;
+    ensure!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    ensure!(
+        rest.iter().any(|l| l.contains("connected `alice`")),
+        "{rest:?}"
+    );
+    let shown = run(&["connections", "show", "alice", "--json"])?;
+    let shown: serde_json::Value = serde_json::from_str(&shown)?;
+    ensure!(shown["state"] == "connected", "{shown}");
+    ensure!(shown["has_refresh_token"] == true);
+    Ok(())
+}

@@ -536,3 +536,66 @@ async fn bad_input_is_named_and_nothing_is_written() -> anyhow::Result<()> {
     assert_eq!(status, 404);
     svc.stop().await
 }
+
+#[tokio::test]
+async fn shutdown_lets_an_in_flight_refresh_finish_and_commit() -> anyhow::Result<()> {
+    let server = TokenServer::start(Behavior {
+        latency: Some(Duration::from_millis(1500)),
+        ..behavior()
+    })
+    .await?;
+    let mut svc = Running::start().await?;
+    let (status, body) = svc
+        .call(
+            reqwest::Method::POST,
+            "/v1/providers",
+            Some(json!({
+                "name": "cc", "plugin": "generic", "grant": "client_credentials",
+                "settings": {"token_url": server.url("/token"), "client_id": CLIENT_ID},
+                "secrets": {"client_secret": CLIENT_SECRET},
+            })),
+        )
+        .await?;
+    ensure!(status == 201, "{body}");
+    let (status, _) = svc
+        .call(
+            reqwest::Method::POST,
+            "/v1/connections",
+            Some(json!({"id": "job", "provider": "cc"})),
+        )
+        .await?;
+    ensure!(status == 201);
+    // A token read that has to go upstream (1.5 s), then shutdown while it runs.
+    let in_flight = tokio::spawn({
+        let http = svc.http.clone();
+        let url = svc.url("/v1/connections/job/token");
+        let key = svc.key.clone();
+        async move { http.get(url).bearer_auth(key).send().await }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let _ = svc.stop.take().context("stop")?.send(());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // No new connections are accepted once shutdown began…
+    let refused = reqwest::Client::new()
+        .get(svc.url("/healthz"))
+        .timeout(Duration::from_secs(2))
+        .send()
+        .await;
+    assert!(refused.is_err(), "new requests are refused during shutdown");
+    // …but the request in flight finishes, with a committed token.
+    let response = in_flight.await??;
+    assert_eq!(response.status(), 200);
+    let body: Value = serde_json::from_slice(&response.bytes().await?)?;
+    let token = body["access_token"].as_str().context("token")?.to_owned();
+    svc.task.take().context("task")?.await??;
+    let record = svc.broker.store().connection("job").await?.context("job")?;
+    assert_eq!(
+        record.state,
+        grantbox_host::store::ConnectionState::Connected
+    );
+    assert_eq!(
+        grantbox_host::ExposeSecret::expose_secret(&record.token.context("stored")?.access_token),
+        token
+    );
+    Ok(())
+}
