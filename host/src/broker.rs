@@ -108,6 +108,8 @@ struct Inner {
     cache: RwLock<HashMap<String, Cached>>,
     flights: Mutex<HashMap<String, Arc<Flight>>>,
     providers: Mutex<HashMap<String, CachedProvider>>,
+    /// Where and how the proxy sends a connection's API requests (see `proxy`).
+    routes: RwLock<HashMap<String, Arc<proxy::Route>>>,
 }
 
 /// Serves tokens for connections, keeping them fresh. Cheap to clone.
@@ -182,6 +184,7 @@ impl Broker {
                 cache: RwLock::new(HashMap::new()),
                 flights: Mutex::new(HashMap::new()),
                 providers: Mutex::new(HashMap::new()),
+                routes: RwLock::new(HashMap::new()),
             }),
         }
     }
@@ -229,7 +232,12 @@ impl Broker {
             })?;
         let mut record = ProviderRecord::from_config(&config);
         record.created_at = existing.created_at;
-        self.inner.store.update_provider(&record).await
+        self.inner.store.update_provider(&record).await?;
+        // Its connections may now apply tokens differently.
+        if let Ok(mut routes) = self.inner.routes.write() {
+            routes.clear();
+        }
+        Ok(())
     }
 
     /// Creates a connection after validating its effective settings (plugin defaults <
@@ -313,6 +321,7 @@ impl Broker {
         if let Ok(mut p) = self.inner.providers.lock() {
             p.remove(id);
         }
+        self.forget_route(id);
     }
 
     async fn load(&self, id: &str) -> Result<ConnectionRecord> {
@@ -398,6 +407,8 @@ impl Broker {
     }
 
     fn remember(&self, id: &str, token: Arc<AccessToken>, fresh_until: SystemTime) {
+        // New tokens may carry a new API base URL (Salesforce `instance_url`).
+        self.forget_route(id);
         if let Ok(mut cache) = self.inner.cache.write() {
             cache.insert(
                 id.to_owned(),

@@ -3,6 +3,9 @@
 //! and refreshed once more and retried once on a `401`. Requests go only to the
 //! connection's API base URL (never an open proxy), through the host's egress policy.
 
+use std::sync::Arc;
+use std::time::Instant;
+
 use bytes::Bytes;
 use futures::StreamExt as _;
 use url::Url;
@@ -11,6 +14,18 @@ use super::Broker;
 use crate::egress::OriginPattern;
 use crate::error::{Error, Result};
 use crate::store::ConnectionRecord;
+use crate::token::TokenPlacement;
+
+/// Where and how a connection's API requests go, kept in memory so a proxied request costs
+/// no store read and no plugin call. Dropped when the connection, its tokens or a provider
+/// change in this process, and trusted for at most the refresh policy's `cache_max_age`
+/// (changes made by another process).
+pub(super) struct Route {
+    base: Url,
+    declared: OriginPattern,
+    placement: TokenPlacement,
+    loaded: Instant,
+}
 
 /// The largest request or response body the proxy buffers (16 MiB).
 pub const PROXY_MAX_BODY: usize = 16 * 1024 * 1024;
@@ -98,6 +113,36 @@ impl Broker {
         base_url(&self.load(id).await?)
     }
 
+    async fn route(&self, id: &str) -> Result<Arc<Route>> {
+        if let Ok(routes) = self.inner.routes.read()
+            && let Some(r) = routes.get(id)
+            && r.loaded.elapsed() < self.inner.policy.cache_max_age
+        {
+            return Ok(Arc::clone(r));
+        }
+        let record = self.load(id).await?;
+        let base = base_url(&record)?;
+        let declared = OriginPattern::parse(&base.origin().ascii_serialization())
+            .map_err(|e| proxy_error(format!("api_base_url: {e}")))?;
+        let placement = self.provider_for(&record).await?.token_placement().await?;
+        let route = Arc::new(Route {
+            base,
+            declared,
+            placement,
+            loaded: Instant::now(),
+        });
+        if let Ok(mut routes) = self.inner.routes.write() {
+            routes.insert(id.to_owned(), Arc::clone(&route));
+        }
+        Ok(route)
+    }
+
+    pub(super) fn forget_route(&self, id: &str) {
+        if let Ok(mut routes) = self.inner.routes.write() {
+            routes.remove(id);
+        }
+    }
+
     /// Sends `request` to connection `id`'s API with a valid token applied. The request's
     /// URI is a path (and query) under the connection's API base URL, or an absolute URL
     /// inside it. A `401` answer causes one forced refresh and one retry. Returns the API's
@@ -119,8 +164,8 @@ impl Broker {
         id: &str,
         request: http::Request<Bytes>,
     ) -> Result<http::Response<Bytes>> {
-        let record = self.load(id).await?;
-        let base = base_url(&record)?;
+        let route = self.route(id).await?;
+        let base = &route.base;
         let (parts, body) = request.into_parts();
         let path = parts
             .uri
@@ -128,20 +173,18 @@ impl Broker {
             .map_or("/", |p| p.as_str())
             .to_owned();
         let url = if parts.uri.scheme().is_some() {
-            target(&base, &parts.uri.to_string())?
+            target(base, &parts.uri.to_string())?
         } else {
-            target(&base, &path)?
+            target(base, &path)?
         };
-        let declared = OriginPattern::parse(&base.origin().ascii_serialization())
-            .map_err(|e| proxy_error(format!("api_base_url: {e}")))?;
         self.inner
             .host
             .egress()
-            .check(&[declared], &url)
+            .check(std::slice::from_ref(&route.declared), &url)
             .map_err(|d| proxy_error(d.to_string()))?;
         let method = reqwest::Method::from_bytes(parts.method.as_str().as_bytes())
             .map_err(|_| proxy_error("unsupported method"))?;
-        let placement = self.placement(id).await?;
+        let placement = &route.placement;
 
         let mut retried = false;
         loop {

@@ -449,6 +449,59 @@ async fn the_proxy_is_not_open() -> anyhow::Result<()> {
     svc.stop().await
 }
 
+/// The proxy keeps where and how it sends a connection's requests in memory; changing the
+/// provider's token placement takes effect on the next request (not only after a 401).
+#[tokio::test]
+async fn the_proxy_follows_a_provider_update() -> anyhow::Result<()> {
+    let server = TokenServer::start(behavior()).await?;
+    let svc = Running::start().await?;
+    register(&svc, &server).await?;
+    let (_, started) = svc
+        .call(reqwest::Method::POST, "/v1/connections/alice/connect", None)
+        .await?;
+    browse(&svc, started["authorization_url"].as_str().context("url")?).await?;
+    let proxied = || {
+        svc.call(
+            reqwest::Method::GET,
+            "/v1/connections/alice/proxy/whoami",
+            None,
+        )
+    };
+    let (status, _) = proxied().await?;
+    assert_eq!(status, 200, "Bearer, the default");
+
+    // The API now wants the token in a custom header, and the provider says so.
+    server.set_behavior(Behavior {
+        api_token_placement: ApiTokenPlacement::Header("x-api-token".into()),
+        ..behavior()
+    });
+    svc.broker
+        .update_provider(
+            grantbox_host::ProviderConfig::new("acme", "generic")
+                .grant(grantbox_host::GrantType::AuthorizationCode)
+                .scopes(["read"])
+                .setting("token_url", server.url("/token"))
+                .setting("authorization_url", server.url("/authorize"))
+                .setting("client_id", CLIENT_ID)
+                .setting("token_placement", "header")
+                .setting("token_header", "X-Api-Token")
+                .secret(
+                    "client_secret",
+                    grantbox_host::SecretString::from(CLIENT_SECRET),
+                ),
+        )
+        .await?;
+    let (status, who) = proxied().await?;
+    assert_eq!(status, 200, "{who}");
+    assert_eq!(who["client_id"], CLIENT_ID);
+    assert_eq!(
+        server.count("refresh_token"),
+        0,
+        "sent the new way at once, not after a 401 and a refresh"
+    );
+    svc.stop().await
+}
+
 #[tokio::test]
 async fn device_flow_through_the_api() -> anyhow::Result<()> {
     let b = behavior();
