@@ -170,7 +170,20 @@ async fn serve_on_embedded_defaults_connect_the_demo_and_stop_gracefully() -> an
     ensure!(who.status() == 200, "proxy: {}", who.status());
     ensure!(who.text().await?.contains("demo-client"));
 
-    // Another process: the curl equivalent, token redacted by default.
+    // Another process: a real call with the token applied (the running demo's loopback
+    // origin is allowed to commands on the same data directory) ...
+    let out = grantbox(dir.path())
+        .args(["request", "demo", "GET", "/whoami"])
+        .output()?;
+    ensure!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let body = String::from_utf8(out.stdout)?;
+    ensure!(body.contains("\"client_id\":\"demo-client\""), "{body}");
+
+    // ... and the curl equivalent, token redacted by default.
     let out = grantbox(dir.path())
         .args(["request", "demo", "GET", "/whoami", "--as-curl"])
         .output()?;
@@ -213,6 +226,10 @@ async fn serve_on_embedded_defaults_connect_the_demo_and_stop_gracefully() -> an
     ensure!(status.success(), "exit status {status}");
     let rest: Vec<String> = served.stderr.try_iter().collect();
     ensure!(rest.iter().any(|l| l == "stopped"), "{rest:?}");
+    ensure!(
+        !dir.path().join("data/grantbox/demo-origin").exists(),
+        "the demo's origin is withdrawn when it stops"
+    );
     ensure!(
         !rest.iter().any(|l| l.contains(&token)),
         "no token in the logs"

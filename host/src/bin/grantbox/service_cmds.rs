@@ -152,8 +152,11 @@ pub(crate) async fn serve(
         None => None,
     };
     let o = crate::store_cmds::open_with(config_path, data_dir, extra.as_ref()).await?;
+    let demo_origin_file = o.data_dir.join(crate::store_cmds::DEMO_ORIGIN_FILE);
     if let Some(server) = &demo_server {
         provision_demo(&o, server).await?;
+        std::fs::write(&demo_origin_file, server.base_url())
+            .with_context(|| format!("writing {}", demo_origin_file.display()))?;
     }
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -206,6 +209,7 @@ pub(crate) async fn serve(
     refresher.stop().await;
     o.store.close().await;
     if let Some(server) = demo_server {
+        let _ = std::fs::remove_file(&demo_origin_file);
         server.shutdown().await;
     }
     eprintln!("stopped");

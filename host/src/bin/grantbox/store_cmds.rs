@@ -153,6 +153,24 @@ pub(crate) struct Opened {
     pub(crate) config: Option<ConfigFile>,
     pub(crate) broker: Broker,
     pub(crate) store: Arc<SqliteStore>,
+    pub(crate) data_dir: PathBuf,
+}
+
+/// The file in the data directory where a running `grantbox serve` with the demo provider
+/// writes that provider's origin, so other commands (`token`, `request`) may reach it.
+pub(crate) const DEMO_ORIGIN_FILE: &str = "demo-origin";
+
+/// The demo provider's origin, if a `grantbox serve` with the demo runs on this data
+/// directory: only an `http://127.0.0.1:<port>` origin is accepted.
+fn running_demo(dir: &Path) -> Option<crate::ExtraEgress> {
+    let text = std::fs::read_to_string(dir.join(DEMO_ORIGIN_FILE)).ok()?;
+    let url = url::Url::parse(text.trim()).ok()?;
+    let loopback = url.scheme() == "http"
+        && url.host() == Some(url::Host::Ipv4(std::net::Ipv4Addr::LOCALHOST))
+        && url.port().is_some()
+        && url.path() == "/";
+    let net = "127.0.0.1/32".parse::<ipnet::IpNet>().ok()?;
+    loopback.then(|| (url.origin().ascii_serialization(), net))
 }
 
 fn default_data_dir() -> PathBuf {
@@ -181,9 +199,17 @@ fn keyring(data_dir: &Path) -> Result<Keyring> {
     })
 }
 
-/// Opens the configuration (if the file exists), loads plugins, opens the store.
+/// Opens the configuration (if the file exists), loads plugins, opens the store. While a
+/// `grantbox serve` runs the demo provider on the same data directory, its loopback origin
+/// is allowed too (so `grantbox request demo …` works on the embedded defaults).
 pub(crate) async fn open(config_path: &Path, data_dir_flag: Option<&Path>) -> Result<Opened> {
-    open_with(config_path, data_dir_flag, None).await
+    let config = if config_path.exists() {
+        Some(ConfigFile::load(config_path)?)
+    } else {
+        None
+    };
+    let demo = running_demo(&data_dir(data_dir_flag, config.as_ref()));
+    open_with(config_path, data_dir_flag, demo.as_ref()).await
 }
 
 /// [`open`], allowing one more origin (and its network) on top of the egress policy.
@@ -224,6 +250,7 @@ pub(crate) async fn open_with(
         config,
         broker,
         store,
+        data_dir: dir,
     })
 }
 
