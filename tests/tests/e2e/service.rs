@@ -134,6 +134,16 @@ async fn register(svc: &Running, server: &TokenServer) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Connects `alice` through the API and the provider's automatic approval.
+async fn connect_alice(svc: &Running) -> anyhow::Result<()> {
+    let (_, started) = svc
+        .call(reqwest::Method::POST, "/v1/connections/alice/connect", None)
+        .await?;
+    let done = browse(svc, started["authorization_url"].as_str().context("url")?).await?;
+    ensure!(done.status() == 200, "callback: {}", done.status());
+    Ok(())
+}
+
 /// Runs the browser part of a connect: follows the authorization URL to the provider and
 /// its redirect to the service's callback. Returns the callback's response.
 async fn browse(svc: &Running, authorization_url: &str) -> anyhow::Result<reqwest::Response> {
@@ -412,10 +422,7 @@ async fn the_proxy_is_not_open() -> anyhow::Result<()> {
     let other = TokenServer::start(behavior()).await?;
     let svc = Running::start().await?;
     register(&svc, &server).await?;
-    let (_, started) = svc
-        .call(reqwest::Method::POST, "/v1/connections/alice/connect", None)
-        .await?;
-    browse(&svc, started["authorization_url"].as_str().context("url")?).await?;
+    connect_alice(&svc).await?;
 
     // Sent raw: an HTTP client would normalise the dot segments away before sending.
     for path in [
@@ -456,10 +463,7 @@ async fn the_proxy_follows_a_provider_update() -> anyhow::Result<()> {
     let server = TokenServer::start(behavior()).await?;
     let svc = Running::start().await?;
     register(&svc, &server).await?;
-    let (_, started) = svc
-        .call(reqwest::Method::POST, "/v1/connections/alice/connect", None)
-        .await?;
-    browse(&svc, started["authorization_url"].as_str().context("url")?).await?;
+    connect_alice(&svc).await?;
     let proxied = || {
         svc.call(
             reqwest::Method::GET,
