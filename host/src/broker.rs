@@ -241,7 +241,9 @@ impl Broker {
     }
 
     /// Creates a connection after validating its effective settings (plugin defaults <
-    /// provider < the connection's overrides). Nothing is written when validation fails.
+    /// provider < the connection's overrides), first against the plugin's declared fields,
+    /// then with the plugin itself ([`Provider::check_settings`]: nothing is sent). Nothing
+    /// is written when validation fails.
     pub async fn add_connection(&self, connection: NewConnection) -> Result<()> {
         if connection.id.is_empty() {
             return Err(Error::InvalidSetting {
@@ -268,7 +270,9 @@ impl Broker {
             })?;
         self.inner
             .host
-            .provider(connection.overrides.apply(&connection.id, &provider))?;
+            .provider(connection.overrides.apply(&connection.id, &provider))?
+            .check_settings()
+            .await?;
         self.inner.store.create_connection(&connection).await
     }
 

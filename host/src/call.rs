@@ -34,6 +34,8 @@ pub(crate) struct CallState {
     limiter: MemoryLimiter,
     pub(crate) plugin: Arc<str>,
     pub(crate) declared: Arc<[OriginPattern]>,
+    /// A settings check: outbound requests are answered "denied" without being sent.
+    pub(crate) dry_run: bool,
     pub(crate) http: reqwest::Client,
     pub(crate) egress: Arc<crate::egress::EgressPolicy>,
     pub(crate) limits: Limits,
@@ -100,6 +102,8 @@ impl ResourceLimiter for MemoryLimiter {
 pub(crate) struct CallContext {
     pub(crate) declared: Arc<[OriginPattern]>,
     pub(crate) redactor: Redactor,
+    /// See [`CallState::dry_run`].
+    pub(crate) dry_run: bool,
 }
 
 /// A store ready for one call, holding a pool permit until dropped.
@@ -133,6 +137,7 @@ impl PluginCall {
             },
             plugin,
             declared: ctx.declared,
+            dry_run: ctx.dry_run,
             http: runtime.http.clone(),
             egress: Arc::clone(&runtime.egress),
             started: Instant::now(),

@@ -161,6 +161,9 @@ fn method(m: Method) -> reqwest::Method {
     }
 }
 
+/// What a plugin's request is answered with while the host checks settings.
+pub(crate) const DRY_RUN_DENIAL: &str = "grantbox is checking the settings: nothing is sent";
+
 /// Sends a plugin's request under the host's egress policy and limits.
 pub(crate) async fn send(state: &mut CallState, request: Request) -> Result<Response, HttpError> {
     state.requests += 1;
@@ -172,6 +175,9 @@ pub(crate) async fn send(state: &mut CallState, request: Request) -> Result<Resp
     }
     let url = Url::parse(&request.url)
         .map_err(|e| HttpError::InvalidRequest(format!("invalid URL `{}`: {e}", request.url)))?;
+    if state.dry_run {
+        return Err(HttpError::Denied(DRY_RUN_DENIAL.into()));
+    }
     if let Err(denial) = state.egress.check(&state.declared, &url) {
         tracing::warn!(plugin = %state.plugin, %denial, "egress denied");
         return Err(HttpError::Denied(denial.to_string()));

@@ -412,9 +412,14 @@ impl Provider {
     }
 
     async fn begin(&self) -> Result<(PluginCall, wit::Settings)> {
+        self.begin_with(false).await
+    }
+
+    async fn begin_with(&self, dry_run: bool) -> Result<(PluginCall, wit::Settings)> {
         let ctx = CallContext {
             declared: Arc::clone(&self.inner.declared),
             redactor: Redactor::default(),
+            dry_run,
         };
         let plugin_id: Arc<str> = Arc::from(self.inner.plugin.info.metadata.id.as_str());
         let mut call = PluginCall::new(&self.inner.host.runtime, plugin_id, ctx)
@@ -523,38 +528,41 @@ impl Provider {
         }
     }
 
-    /// Performs a grant through the plugin.
-    #[tracing::instrument(skip_all, fields(provider = %self.name(), plugin = %self.inner.plugin.info.metadata.id, grant = grant.name()))]
-    pub async fn exchange(&self, grant: Grant) -> Result<TokenSet> {
-        let started = std::time::Instant::now();
-        let (mut call, settings) = self.begin().await?;
+    /// The contract's form of `grant`, its secrets placed in the call as handles.
+    fn wit_grant(&self, call: &mut PluginCall, grant: &Grant) -> Result<wit::Grant> {
         let secret = |call: &mut PluginCall,
                       name: &str,
                       s: &SecretString|
          -> Result<Resource<SecretEntry>> {
             call.secret(name, s).map_err(|f| self.fault(f))
         };
-        let wit_grant = match &grant {
+        Ok(match grant {
             Grant::ClientCredentials => wit::Grant::ClientCredentials,
             Grant::Password => wit::Grant::Password,
-            Grant::RefreshToken(t) => {
-                wit::Grant::RefreshToken(secret(&mut call, "refresh_token", t)?)
-            }
+            Grant::RefreshToken(t) => wit::Grant::RefreshToken(secret(call, "refresh_token", t)?),
             Grant::AuthorizationCode {
                 code,
                 redirect_uri,
                 pkce_verifier,
             } => wit::Grant::AuthorizationCode(wit::CodeExchange {
-                code: secret(&mut call, "code", code)?,
+                code: secret(call, "code", code)?,
                 redirect_uri: redirect_uri.clone(),
                 pkce_verifier: match pkce_verifier {
-                    Some(v) => Some(secret(&mut call, "code_verifier", v)?),
+                    Some(v) => Some(secret(call, "code_verifier", v)?),
                     None => None,
                 },
             }),
-            Grant::DeviceCode(d) => wit::Grant::DeviceCode(secret(&mut call, "device_code", d)?),
+            Grant::DeviceCode(d) => wit::Grant::DeviceCode(secret(call, "device_code", d)?),
             Grant::Custom(name) => wit::Grant::Custom(name.clone()),
-        };
+        })
+    }
+
+    /// Performs a grant through the plugin.
+    #[tracing::instrument(skip_all, fields(provider = %self.name(), plugin = %self.inner.plugin.info.metadata.id, grant = grant.name()))]
+    pub async fn exchange(&self, grant: Grant) -> Result<TokenSet> {
+        let started = std::time::Instant::now();
+        let (mut call, settings) = self.begin().await?;
+        let wit_grant = self.wit_grant(&mut call, &grant)?;
         let request = wit::TokenRequest {
             grant: wit_grant,
             scopes: self.inner.config.scopes.clone(),
@@ -672,6 +680,78 @@ impl Provider {
         };
         let _ = self.inner.placement.set(placement.clone());
         Ok(placement)
+    }
+
+    /// Checks the settings with the plugin, sending nothing: asks for the token placement,
+    /// builds the authorization URL or starts the device flow (interactive grants), and
+    /// runs the configured grant's token request — with a placeholder code for the
+    /// interactive grants — while every outbound request is answered "denied". Fails only
+    /// when the plugin answers "invalid configuration", as [`Error::InvalidSetting`] naming
+    /// the field; anything else (a plugin that needs the network to tell, a fault) passes
+    /// and shows on first use.
+    pub async fn check_settings(&self) -> Result<()> {
+        let placeholder = || SecretString::from("grantbox-settings-check");
+        self.config_error(self.token_placement().await.map(drop))?;
+        let grant = match &self.inner.config.grant {
+            Some(GrantType::AuthorizationCode) => {
+                let redirect_uri = "https://grantbox.invalid/oauth/callback".to_owned();
+                let request = AuthorizationRequest {
+                    redirect_uri: redirect_uri.clone(),
+                    state: "settings-check".into(),
+                    pkce_challenge: Some(crate::broker::pkce_challenge("settings-check")),
+                    prompt: None,
+                    extra_params: Vec::new(),
+                };
+                self.config_error(self.authorization_url(&request).await.map(drop))?;
+                Grant::AuthorizationCode {
+                    code: placeholder(),
+                    redirect_uri,
+                    pkce_verifier: Some(placeholder()),
+                }
+            }
+            Some(GrantType::DeviceCode) => {
+                let (mut call, settings) = self.begin_with(true).await?;
+                let scopes = self.inner.config.scopes.clone();
+                let started = match self.run(&mut call, Op::Device(&settings, &scopes)).await {
+                    Ok(OpResult::Device(Err(e))) => Err(self.oauth_error(&call, e)),
+                    _ => Ok(()),
+                };
+                self.config_error(started)?;
+                Grant::DeviceCode(placeholder())
+            }
+            Some(GrantType::ClientCredentials) | None => Grant::ClientCredentials,
+            Some(GrantType::Password) => Grant::Password,
+            Some(GrantType::Custom(name)) => Grant::Custom(name.clone()),
+        };
+        let (mut call, settings) = self.begin_with(true).await?;
+        let request = wit::TokenRequest {
+            grant: self.wit_grant(&mut call, &grant)?,
+            scopes: self.inner.config.scopes.clone(),
+        };
+        let exchanged = match self.run(&mut call, Op::Exchange(&settings, &request)).await {
+            Ok(OpResult::Token(Err(e))) => Err(self.oauth_error(&call, e)),
+            _ => Ok(()),
+        };
+        self.config_error(exchanged)
+    }
+
+    /// Keeps only a plugin's "invalid configuration" answer, as an invalid setting.
+    fn config_error(&self, result: Result<()>) -> Result<()> {
+        match result {
+            Err(e) => match e.oauth() {
+                Some(o) if o.kind == ErrorKind::InvalidConfig => Err(Error::InvalidSetting {
+                    provider: self.name().to_owned(),
+                    field: o.field.clone().unwrap_or_else(|| "settings".into()),
+                    message: o
+                        .description
+                        .clone()
+                        .or_else(|| o.error.clone())
+                        .unwrap_or_else(|| "rejected by the plugin".into()),
+                }),
+                _ => Ok(()),
+            },
+            Ok(()) => Ok(()),
+        }
     }
 
     /// Creates a fresh plugin instance and drops it, calling nothing (for benchmarks of

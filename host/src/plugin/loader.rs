@@ -144,6 +144,7 @@ async fn fetch_metadata(
     let ctx = CallContext {
         declared: Arc::from(Vec::new()),
         redactor: Redactor::default(),
+        dry_run: false,
     };
     let mut call = PluginCall::new(runtime, Arc::from(source), ctx)
         .await

@@ -537,6 +537,43 @@ async fn bad_registrations_name_the_field_and_write_nothing() -> anyhow::Result<
         .await
         .expect_err("bad base URL");
     assert!(e.to_string().contains("setting `api_base_url`"), "{e}");
+    // Values only the plugin can judge: it is asked, and nothing is sent upstream.
+    let sent_before = server.request_count();
+    for (field, value, expected) in [
+        ("password", "", "`password` must be set"),
+        ("client_auth", "bogus", "`bogus` is not one of"),
+        ("token_placement", "cookie", "`cookie` is not one of"),
+    ] {
+        let mut overrides = Overrides::default();
+        if field != "password" {
+            overrides.settings.insert(
+                "password".into(),
+                SettingValue::Secret(SecretString::from(PASSWORD)),
+            );
+            overrides
+                .settings
+                .insert(field.into(), SettingValue::Text(value.into()));
+        }
+        let e = broker
+            .add_connection(NewConnection {
+                id: "c5".into(),
+                provider: "acme".into(),
+                overrides,
+                ..NewConnection::default()
+            })
+            .await
+            .expect_err(field);
+        let text = e.to_string();
+        assert!(
+            text.contains(&format!("setting `{field}`")) && text.contains(expected),
+            "{text}"
+        );
+    }
+    assert_eq!(
+        server.request_count(),
+        sent_before,
+        "the check sent nothing"
+    );
     let ids: Vec<String> = store
         .connections(None)
         .await?

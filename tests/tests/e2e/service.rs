@@ -591,6 +591,33 @@ async fn bad_input_is_named_and_nothing_is_written() -> anyhow::Result<()> {
         .call(reqwest::Method::GET, "/v1/connections/none/token", None)
         .await?;
     assert_eq!(status, 404);
+
+    // A value only the plugin can judge: it is asked (nothing is sent upstream).
+    register(&svc, &server).await?;
+    let (status, body) = svc
+        .call(
+            reqwest::Method::POST,
+            "/v1/connections",
+            Some(json!({"id": "y", "provider": "acme", "settings": {"client_auth": "bogus"}})),
+        )
+        .await?;
+    assert_eq!(status, 400, "{body}");
+    let message = body["message"].as_str().unwrap_or("");
+    assert!(
+        message.contains("client_auth") && message.contains("`bogus` is not one of"),
+        "{body}"
+    );
+    assert_eq!(server.request_count(), 0);
+    let (_, list) = svc
+        .call(reqwest::Method::GET, "/v1/connections", None)
+        .await?;
+    let ids: Vec<&str> = list
+        .as_array()
+        .context("list")?
+        .iter()
+        .filter_map(|c| c["id"].as_str())
+        .collect();
+    assert_eq!(ids, ["alice"], "nothing written");
     svc.stop().await
 }
 

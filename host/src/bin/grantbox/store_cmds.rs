@@ -675,7 +675,8 @@ async fn provision(o: &Opened, cfg: &ConfigFile, name: &str) -> Result<()> {
                 provider: name.to_owned(),
                 ..NewConnection::default()
             })
-            .await?;
+            .await
+            .map_err(|e| cfg.locate(e))?;
     }
     Ok(())
 }
