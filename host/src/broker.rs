@@ -155,7 +155,9 @@ fn classify(e: &Error) -> FailureClass {
             fault: PluginFault::Timeout(_),
             ..
         } => FailureClass::Temporary,
-        Error::InvalidSetting { .. } | Error::UnknownPlugin(_) => FailureClass::Reconnect,
+        Error::InvalidSetting { .. } | Error::UnknownPlugin(_) | Error::ReconnectNeeded { .. } => {
+            FailureClass::Reconnect
+        }
         _ => FailureClass::Failed,
     }
 }
@@ -663,15 +665,48 @@ impl Broker {
             let outcome = match (&record.refresh_token, &grant) {
                 (Some(rt), _) => provider.refresh(rt).await,
                 (None, Some(GrantType::AuthorizationCode | GrantType::DeviceCode)) => {
+                    // Nothing to renew with (e.g. LinkedIn issues refresh tokens only to
+                    // partners): the access token serves until it expires.
+                    let usable_until = record.token.as_ref().map(|t| {
+                        t.expires_at
+                            .and_then(|e| e.checked_sub(policy.expiry_skew))
+                            .unwrap_or_else(|| {
+                                SystemTime::now() + std::time::Duration::from_secs(365 * 24 * 3600)
+                            })
+                    });
+                    if let Some(until) = usable_until.filter(|u| SystemTime::now() < *u) {
+                        if !force && let Some(t) = self.serve(&record, until) {
+                            return Ok(t);
+                        }
+                        return Err(Error::ReconnectNeeded {
+                            connection: id.to_owned(),
+                            message: "the provider issued no refresh token: the access token \
+                                      cannot be renewed before it expires; connect the account \
+                                      again for a new one"
+                                .into(),
+                        });
+                    }
                     Err(Error::ReconnectNeeded {
                         connection: id.to_owned(),
-                        message: "no refresh token is stored; connect the account".into(),
+                        message: if record.token.is_some() {
+                            "the access token expired and the provider issued no refresh \
+                             token; connect the account again"
+                                .into()
+                        } else {
+                            "not connected yet; connect the account".into()
+                        },
                     })
                 }
                 (None, _) => provider.fetch_token().await,
             };
             let error = match outcome {
-                Ok(tokens) => return self.commit(&record, tokens).await,
+                Ok(tokens) => {
+                    let interactive = matches!(
+                        grant,
+                        Some(GrantType::AuthorizationCode | GrantType::DeviceCode)
+                    );
+                    return self.commit(&record, tokens, interactive).await;
+                }
                 Err(e) => e,
             };
             let class = classify(&error);
@@ -786,14 +821,24 @@ impl Broker {
         }
     }
 
+    /// Stores new tokens (durably, before anyone gets them). `interactive`: the grant needs
+    /// a user, so without a refresh token (new or stored) there is nothing to renew with and
+    /// no refresh is scheduled — the access token serves until it expires.
     async fn commit(
         &self,
         record: &ConnectionRecord,
         tokens: TokenSet,
+        interactive: bool,
     ) -> Result<Arc<AccessToken>> {
         let policy = &self.inner.policy;
         let expires_at = tokens.expires_at();
-        let refresh_at = policy.refresh_at(tokens.issued_at, expires_at);
+        let renewable =
+            !interactive || tokens.refresh_token.is_some() || record.refresh_token.is_some();
+        let refresh_at = if renewable {
+            policy.refresh_at(tokens.issued_at, expires_at)
+        } else {
+            None
+        };
         let update = TokenUpdate {
             access_token: &tokens.access_token,
             token_type: tokens.token_type.as_deref(),

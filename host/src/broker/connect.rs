@@ -443,7 +443,7 @@ impl Broker {
     ) -> Result<Arc<AccessToken>> {
         let flight = self.flight(&record.id);
         let mut last = flight.last.lock().await;
-        let result = self.commit(record, tokens).await;
+        let result = self.commit(record, tokens, true).await;
         if let Ok(t) = &result {
             *last = Some(Ok(Arc::clone(t)));
             flight.generation.fetch_add(1, Ordering::Release);

@@ -33,8 +33,15 @@ fn behavior() -> Behavior {
 /// Provider `acme` (authorization code, with `access_type=offline` as an auth-URL param
 /// from configuration) and connections `alice` and `bob`.
 async fn setup(server: &TokenServer) -> anyhow::Result<(tempfile::TempDir, Broker)> {
+    setup_with(server, RefreshPolicy::default()).await
+}
+
+async fn setup_with(
+    server: &TokenServer,
+    policy: RefreshPolicy,
+) -> anyhow::Result<(tempfile::TempDir, Broker)> {
     let dir = tempfile::tempdir()?;
-    let (broker, _store) = broker_in(dir.path(), RefreshPolicy::default()).await?;
+    let (broker, _store) = broker_in(dir.path(), policy).await?;
     let params = SettingValue::Map(BTreeMap::from([(
         "access_type".to_owned(),
         "offline".to_owned(),
@@ -178,6 +185,91 @@ async fn authorization_code_with_pkce_connects_and_the_token_works() -> anyhow::
     // And it refreshes with the refresh token the code exchange issued.
     broker.refresh("alice").await?;
     assert_eq!(server.count("refresh_token"), 1);
+    Ok(())
+}
+
+/// Connects `id` through the authorization endpoint (the user approves).
+async fn connect(broker: &Broker, id: &str) -> anyhow::Result<()> {
+    let start = broker
+        .start_authorization(id, &ConnectOptions::new(REDIRECT))
+        .await?;
+    let callback = visit(&start.url).await?;
+    broker
+        .complete_authorization(AuthorizationCallback::from_query(&callback))
+        .await?;
+    Ok(())
+}
+
+/// LinkedIn-style: no refresh token with the code. The access token is served until it
+/// expires (not refused once inside the refresh window: there is nothing to refresh with),
+/// then the connection needs reconnecting; reconnecting heals it.
+#[tokio::test]
+async fn without_a_refresh_token_the_token_serves_until_expiry_then_reconnect_is_needed()
+-> anyhow::Result<()> {
+    let server = TokenServer::start(Behavior {
+        interactive_refresh_tokens: false,
+        access_token_ttl: Duration::from_secs(3),
+        ..behavior()
+    })
+    .await?;
+    let policy = RefreshPolicy {
+        expiry_skew: Duration::from_millis(500),
+        cache_max_age: Duration::ZERO,
+        ..RefreshPolicy::default()
+    };
+    let (_dir, broker) = setup_with(&server, policy).await?;
+    connect(&broker, "alice").await?;
+    let record = broker.store().connection("alice").await?.context("alice")?;
+    assert!(record.refresh_token.is_none());
+    assert_eq!(
+        record.refresh_at, None,
+        "no refresh scheduled: nothing to refresh with"
+    );
+
+    // Well inside the refresh window of a 3 s token, read from the store every time.
+    let first = broker.get_token("alice").await?;
+    let again = broker.get_token("alice").await?;
+    assert_eq!(
+        first.secret().expose_secret(),
+        again.secret().expose_secret()
+    );
+    // A forced refresh cannot renew it, says so, and breaks nothing.
+    let e = broker
+        .refresh("alice")
+        .await
+        .expect_err("nothing to refresh with");
+    assert!(matches!(e.root(), Error::ReconnectNeeded { .. }), "{e}");
+    assert!(e.to_string().contains("no refresh token"), "{e}");
+    let record = broker.store().connection("alice").await?.context("alice")?;
+    assert_eq!(record.state, ConnectionState::Connected);
+    assert!(!record.reconnect_needed);
+    assert_eq!(server.count("refresh_token"), 0);
+
+    // Expired: reconnect needed, recorded on the connection.
+    tokio::time::sleep(Duration::from_millis(2_700)).await;
+    let e = broker.get_token("alice").await.expect_err("expired");
+    assert!(matches!(e.root(), Error::ReconnectNeeded { .. }), "{e}");
+    let record = broker.store().connection("alice").await?.context("alice")?;
+    assert_eq!(record.state, ConnectionState::Error);
+    assert!(record.reconnect_needed);
+    assert!(
+        record
+            .last_message
+            .as_deref()
+            .is_some_and(|m| m.contains("expired")),
+        "{:?}",
+        record.last_message
+    );
+
+    connect(&broker, "alice").await?;
+    let fresh = broker.get_token("alice").await?;
+    assert_ne!(
+        fresh.secret().expose_secret(),
+        first.secret().expose_secret()
+    );
+    let record = broker.store().connection("alice").await?.context("alice")?;
+    assert_eq!(record.state, ConnectionState::Connected);
+    assert!(!record.reconnect_needed);
     Ok(())
 }
 
