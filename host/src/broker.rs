@@ -208,10 +208,29 @@ impl Broker {
 
     // ----- registrations -----
 
-    /// Registers a provider after validating its settings against the plugin. Nothing is
-    /// written when validation fails.
+    /// Validates a provider registration: its settings against the plugin's declared
+    /// fields, then with the plugin ([`Provider::check_settings`], nothing sent). A value
+    /// the plugin rejects is an error only when the provider sets that field: one it leaves
+    /// unset may come from each connection (e.g. a user's password).
+    async fn check_provider(&self, config: &ProviderConfig) -> Result<()> {
+        match self
+            .inner
+            .host
+            .provider(config.clone())?
+            .check_settings()
+            .await
+        {
+            Err(Error::InvalidSetting { field, .. }) if !config.settings.contains_key(&field) => {
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    /// Registers a provider after validating its settings (see `check_provider`: declared
+    /// fields, then the plugin's own checks). Nothing is written when validation fails.
     pub async fn add_provider(&self, config: ProviderConfig) -> Result<()> {
-        self.inner.host.provider(config.clone())?;
+        self.check_provider(&config).await?;
         self.inner
             .store
             .create_provider(&ProviderRecord::from_config(&config))
@@ -222,7 +241,7 @@ impl Broker {
     /// settings up on their next refresh; a connection waiting for reconnection gets one
     /// new attempt.
     pub async fn update_provider(&self, config: ProviderConfig) -> Result<()> {
-        self.inner.host.provider(config.clone())?;
+        self.check_provider(&config).await?;
         let existing = self
             .inner
             .store

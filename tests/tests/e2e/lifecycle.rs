@@ -501,6 +501,24 @@ async fn bad_registrations_name_the_field_and_write_nothing() -> anyhow::Result<
         .await
         .expect_err("unknown plugin");
     assert!(e.to_string().contains("`nope`"), "{e}");
+    // A value only the plugin can judge, set on the provider: refused (nothing is sent).
+    let e = broker
+        .add_provider(
+            ProviderConfig::new("p", "generic")
+                .grant(GrantType::ClientCredentials)
+                .setting("token_url", server.url("/token"))
+                .setting("client_id", CLIENT_ID)
+                .secret("client_secret", SecretString::from(CLIENT_SECRET))
+                .setting("client_auth", "header"),
+        )
+        .await
+        .expect_err("bad enum value");
+    assert!(
+        e.to_string().contains("setting `client_auth`")
+            && e.to_string().contains("`header` is not one of"),
+        "{e}"
+    );
+    assert_eq!(server.request_count(), 0, "the check sent nothing");
     assert!(store.providers().await?.is_empty(), "nothing written");
 
     register(&broker, &server).await?;
