@@ -40,7 +40,7 @@ pub use connect::{
     DEFAULT_AUTHORIZATION_TTL, DeviceFlow, SLOW_DOWN_INCREMENT, pkce_challenge,
 };
 pub use policy::RefreshPolicy;
-pub use proxy::PROXY_MAX_BODY;
+pub use proxy::{PROXY_MAX_BODY, ProxyBody};
 pub use refresher::Refresher;
 
 /// A valid access token, as served by [`Broker::get_token`]. Cheap to clone (shared).

@@ -3,7 +3,9 @@
 //! and refreshed once more and retried once on a `401`. Requests go only to the
 //! connection's API base URL (never an open proxy), through the host's egress policy.
 
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -27,8 +29,29 @@ pub(super) struct Route {
     loaded: Instant,
 }
 
-/// The largest request or response body the proxy buffers (16 MiB).
+/// The largest request body the proxy takes, and the largest response body
+/// [`Broker::request`] buffers (16 MiB). [`Broker::request_streaming`] streams responses of
+/// any size.
 pub const PROXY_MAX_BODY: usize = 16 * 1024 * 1024;
+
+/// The body of a proxied response, streamed from the API as it arrives.
+pub struct ProxyBody {
+    inner: Pin<Box<dyn futures::Stream<Item = Result<Bytes>> + Send>>,
+}
+
+impl futures::Stream for ProxyBody {
+    type Item = Result<Bytes>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.inner.as_mut().poll_next(cx)
+    }
+}
+
+impl std::fmt::Debug for ProxyBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ProxyBody")
+    }
+}
 
 /// Headers that describe one hop, not the message (RFC 9110 §7.6.1), plus those the proxy
 /// sets itself.
@@ -147,12 +170,33 @@ impl Broker {
     /// URI is a path (and query) under the connection's API base URL, or an absolute URL
     /// inside it. A `401` answer causes one forced refresh and one retry. Returns the API's
     /// response as it is (status, headers without hop-by-hop ones, body up to
-    /// [`PROXY_MAX_BODY`]).
+    /// [`PROXY_MAX_BODY`]; see [`Broker::request_streaming`] for larger ones).
     pub async fn request(
         &self,
         id: &str,
         request: http::Request<Bytes>,
     ) -> Result<http::Response<Bytes>> {
+        let (parts, mut stream) = self.request_streaming(id, request).await?.into_parts();
+        let mut body = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk?;
+            if body.len() + chunk.len() > PROXY_MAX_BODY {
+                return Err(proxy_error(format!(
+                    "the response is larger than {PROXY_MAX_BODY} bytes"
+                )));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(http::Response::from_parts(parts, Bytes::from(body)))
+    }
+
+    /// [`Broker::request`], with the response body streamed as it arrives (no size cap;
+    /// the host's request timeout still bounds the whole exchange).
+    pub async fn request_streaming(
+        &self,
+        id: &str,
+        request: http::Request<Bytes>,
+    ) -> Result<http::Response<ProxyBody>> {
         let metrics = std::sync::Arc::clone(self.inner.host.metrics());
         let result = self.request_inner(id, request).await;
         metrics.proxied(result.as_ref().ok().map(|r| r.status().as_u16()));
@@ -163,7 +207,7 @@ impl Broker {
         &self,
         id: &str,
         request: http::Request<Bytes>,
-    ) -> Result<http::Response<Bytes>> {
+    ) -> Result<http::Response<ProxyBody>> {
         let route = self.route(id).await?;
         let base = &route.base;
         let (parts, body) = request.into_parts();
@@ -221,7 +265,7 @@ impl Broker {
                 retried = true;
                 continue;
             }
-            return into_http(response).await;
+            return into_http(response);
         }
     }
 }
@@ -237,7 +281,7 @@ fn describe(e: &reqwest::Error) -> String {
     text
 }
 
-async fn into_http(response: reqwest::Response) -> Result<http::Response<Bytes>> {
+fn into_http(response: reqwest::Response) -> Result<http::Response<ProxyBody>> {
     let status = response.status();
     let mut builder = http::Response::builder().status(status.as_u16());
     for (name, value) in response.headers() {
@@ -245,19 +289,13 @@ async fn into_http(response: reqwest::Response) -> Result<http::Response<Bytes>>
             builder = builder.header(name.as_str(), value.as_bytes());
         }
     }
-    let mut body = Vec::new();
-    let mut stream = response.bytes_stream();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| proxy_error(format!("reading the response: {e}")))?;
-        if body.len() + chunk.len() > PROXY_MAX_BODY {
-            return Err(proxy_error(format!(
-                "the response is larger than {PROXY_MAX_BODY} bytes"
-            )));
-        }
-        body.extend_from_slice(&chunk);
-    }
+    let stream = response.bytes_stream().map(|chunk| {
+        chunk.map_err(|e| proxy_error(format!("reading the response: {}", describe(&e))))
+    });
     builder
-        .body(Bytes::from(body))
+        .body(ProxyBody {
+            inner: Box::pin(stream),
+        })
         .map_err(|e| proxy_error(format!("response: {e}")))
 }
 

@@ -717,12 +717,12 @@ pub(crate) async fn proxy(
             request.headers_mut().append(name.clone(), value.clone());
         }
     }
-    let response = s.inner.broker.request(&id, request).await?;
+    let response = s.inner.broker.request_streaming(&id, request).await?;
     let (parts, body) = response.into_parts();
     let mut out = Response::builder().status(parts.status.as_u16());
     for (name, value) in &parts.headers {
         out = out.header(name.as_str(), value.as_bytes());
     }
-    out.body(axum::body::Body::from(body))
+    out.body(axum::body::Body::from_stream(body))
         .map_err(|e| ApiError::bad_request(format!("response: {e}")))
 }

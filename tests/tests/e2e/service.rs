@@ -506,6 +506,43 @@ async fn the_proxy_follows_a_provider_update() -> anyhow::Result<()> {
     svc.stop().await
 }
 
+/// A response larger than the library's buffer cap streams through the service intact;
+/// the buffering library call refuses it by name.
+#[tokio::test]
+async fn the_proxy_streams_large_responses() -> anyhow::Result<()> {
+    let server = TokenServer::start(behavior()).await?;
+    let svc = Running::start().await?;
+    register(&svc, &server).await?;
+    connect_alice(&svc).await?;
+    let size = grantbox_host::broker::PROXY_MAX_BODY + 3 * 1024 * 1024 + 7;
+    let response = svc
+        .http
+        .get(svc.url(&format!("/v1/connections/alice/proxy/blob?size={size}")))
+        .bearer_auth(&svc.key)
+        .send()
+        .await?;
+    assert_eq!(response.status(), 200);
+    let body = response.bytes().await?;
+    assert_eq!(body.len(), size);
+    assert!(
+        body.iter()
+            .enumerate()
+            .all(|(i, b)| *b == grantbox_token_server::blob_byte(i)),
+        "the bytes arrive as sent"
+    );
+
+    let request = http::Request::builder()
+        .uri(format!("/blob?size={size}"))
+        .body(bytes::Bytes::new())?;
+    let e = svc
+        .broker
+        .request("alice", request)
+        .await
+        .expect_err("over the buffer cap");
+    assert!(e.to_string().contains("larger than"), "{e}");
+    svc.stop().await
+}
+
 #[tokio::test]
 async fn device_flow_through_the_api() -> anyhow::Result<()> {
     let b = behavior();

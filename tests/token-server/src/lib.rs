@@ -326,6 +326,7 @@ impl TokenServer {
             .route("/token", any(token_endpoint))
             .route("/refresh", any(token_endpoint))
             .route("/api/whoami", get(whoami))
+            .route("/api/blob", get(blob))
             .route("/authorize", get(interactive::authorize))
             .route("/authorize/decision", post(interactive::decision))
             .route("/device/code", post(interactive::device_code))
@@ -945,7 +946,8 @@ fn handle_token(
     Ok((Value::Object(response), form))
 }
 
-async fn whoami(State(shared): State<Arc<Shared>>, uri: Uri, headers: HeaderMap) -> Response {
+/// The live access token an API request carries the way `api_token_placement` says.
+fn api_caller(shared: &Shared, uri: &Uri, headers: &HeaderMap) -> Option<Issued> {
     let behavior = shared.behavior();
     let auth = headers
         .get(header::AUTHORIZATION)
@@ -972,6 +974,38 @@ async fn whoami(State(shared): State<Arc<Shared>>, uri: Uri, headers: HeaderMap)
         data.total += 1;
         token.and_then(|t| data.access_tokens.get(&t).cloned())
     };
+    issued.filter(|i| i.expires > Instant::now())
+}
+
+/// The byte at `offset` of every `/api/blob` answer.
+pub fn blob_byte(offset: usize) -> u8 {
+    (offset % 251) as u8
+}
+
+/// `GET /api/blob?size=N`: `N` bytes (default 1 MiB) of [`blob_byte`], for a valid token.
+async fn blob(State(shared): State<Arc<Shared>>, uri: Uri, headers: HeaderMap) -> Response {
+    if api_caller(&shared, &uri, &headers).is_none() {
+        return (StatusCode::UNAUTHORIZED, "invalid or missing access token").into_response();
+    }
+    let size = uri
+        .query()
+        .and_then(|q| {
+            form_urlencoded::parse(q.as_bytes())
+                .find(|(k, _)| k == "size")
+                .and_then(|(_, v)| v.parse::<usize>().ok())
+        })
+        .unwrap_or(1 << 20);
+    let bytes: Vec<u8> = (0..size).map(blob_byte).collect();
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/octet-stream")],
+        bytes,
+    )
+        .into_response()
+}
+
+async fn whoami(State(shared): State<Arc<Shared>>, uri: Uri, headers: HeaderMap) -> Response {
+    let issued = api_caller(&shared, &uri, &headers);
     match issued {
         Some(i) if i.expires > Instant::now() => (
             StatusCode::OK,
