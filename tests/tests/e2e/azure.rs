@@ -173,3 +173,38 @@ async fn unknown_tenant_surfaces_aadsts90002() -> anyhow::Result<()> {
     assert!(e.to_string().contains("fabrikam.onmicrosoft.com"), "{e}");
     Ok(())
 }
+
+/// The settings check (run before a provider or connection is stored) reaches the host's
+/// signing: a private key that does not parse is refused by name, and nothing is sent.
+#[tokio::test]
+async fn the_settings_check_refuses_a_malformed_certificate_key() -> anyhow::Result<()> {
+    let (azure, host) = setup().await?;
+    let cfg = base(&azure)
+        .grant(GrantType::ClientCredentials)
+        .scopes(["https://graph.microsoft.com"])
+        .setting(
+            "certificate_thumbprint_sha256",
+            keys::RSA_CERT_SHA256.trim(),
+        );
+    host.provider(
+        cfg.clone()
+            .secret("certificate_key", SecretString::from(keys::RSA_PRIVATE)),
+    )?
+    .check_settings()
+    .await?;
+    let e = host
+        .provider(cfg.secret(
+            "certificate_key",
+            SecretString::from("-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----"),
+        ))?
+        .check_settings()
+        .await
+        .expect_err("malformed key");
+    assert!(
+        matches!(&e, grantbox_host::Error::InvalidSetting { field, .. } if field == "certificate_key"),
+        "{e}"
+    );
+    assert!(azure.requests().is_empty(), "the check sent nothing");
+    assert!(azure.last_assertion().is_none());
+    Ok(())
+}
