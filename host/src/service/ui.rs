@@ -219,6 +219,22 @@ struct CsrfForm {
     csrf: String,
 }
 
+/// The session of a logged-in user who posted a form with the session's CSRF token;
+/// otherwise the answer to send instead (to the log-in page, or 403).
+fn form_session(
+    s: &Service,
+    headers: &HeaderMap,
+    form_csrf: &str,
+) -> Result<String, Box<Response>> {
+    let Some((session, csrf)) = logged_in(s, headers) else {
+        return Err(Box::new(Redirect::to("/login").into_response()));
+    };
+    if !csrf_ok(&csrf, form_csrf) {
+        return Err(Box::new(forbidden()));
+    }
+    Ok(session)
+}
+
 fn csrf_ok(expected: &str, given: &str) -> bool {
     // Constant time in the token's length.
     expected.len() == given.len()
@@ -240,12 +256,10 @@ fn forbidden() -> Response {
 }
 
 async fn logout(State(s): State<Service>, headers: HeaderMap, Form(f): Form<CsrfForm>) -> Response {
-    let Some((id, csrf)) = logged_in(&s, &headers) else {
-        return Redirect::to("/login").into_response();
+    let id = match form_session(&s, &headers, &f.csrf) {
+        Ok(session) => session,
+        Err(refused) => return *refused,
     };
-    if !csrf_ok(&csrf, &f.csrf) {
-        return forbidden();
-    }
     s.inner.sessions.remove(&id);
     let mut r = Redirect::to("/login").into_response();
     r.headers_mut().insert(
@@ -391,12 +405,10 @@ async fn add_connection(
     headers: HeaderMap,
     Form(f): Form<AddForm>,
 ) -> Response {
-    let Some((session, csrf)) = logged_in(&s, &headers) else {
-        return Redirect::to("/login").into_response();
+    let session = match form_session(&s, &headers, &f.csrf) {
+        Ok(session) => session,
+        Err(refused) => return *refused,
     };
-    if !csrf_ok(&csrf, &f.csrf) {
-        return forbidden();
-    }
     let base = f.api_base_url.trim();
     let result = s
         .inner
@@ -422,12 +434,10 @@ async fn connect(
     Path(id): Path<String>,
     Form(f): Form<CsrfForm>,
 ) -> Response {
-    let Some((session, csrf)) = logged_in(&s, &headers) else {
-        return Redirect::to("/login").into_response();
+    let session = match form_session(&s, &headers, &f.csrf) {
+        Ok(session) => session,
+        Err(refused) => return *refused,
     };
-    if !csrf_ok(&csrf, &f.csrf) {
-        return forbidden();
-    }
     match start_connect(&s, &id, None, BTreeMap::new(), Some("/".into())).await {
         Ok(view) => Redirect::to(&view.authorization_url).into_response(),
         Err(e) => {
@@ -445,12 +455,10 @@ async fn disconnect(
     Path(id): Path<String>,
     Form(f): Form<CsrfForm>,
 ) -> Response {
-    let Some((session, csrf)) = logged_in(&s, &headers) else {
-        return Redirect::to("/login").into_response();
+    let session = match form_session(&s, &headers, &f.csrf) {
+        Ok(session) => session,
+        Err(refused) => return *refused,
     };
-    if !csrf_ok(&csrf, &f.csrf) {
-        return forbidden();
-    }
     let message = match s.inner.broker.disconnect(&id).await {
         Ok(()) => format!("Connection `{id}` disconnected (its tokens were deleted)."),
         Err(e) => format!("Could not disconnect `{id}`: {e}"),
