@@ -125,3 +125,31 @@ pub fn hex_to_base64url(hex: &str) -> String {
         .collect();
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
+
+/// The HTTP service of a broker, serving on a loopback port.
+pub struct LoopbackService {
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+    /// Send (or drop) to shut the service down gracefully.
+    pub stop: tokio::sync::oneshot::Sender<()>,
+    /// The serving task; it ends once shutdown has finished.
+    pub task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// Serves `broker` on a free loopback port; its public base URL is that address.
+/// `configure` adjusts the configuration (e.g. the API-key cache).
+pub async fn serve_on_loopback(
+    broker: grantbox_host::Broker,
+    configure: impl FnOnce(&mut grantbox_host::service::ServiceConfig),
+) -> anyhow::Result<LoopbackService> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let mut config = grantbox_host::service::ServiceConfig::new(url::Url::parse(&base)?);
+    configure(&mut config);
+    let service = grantbox_host::service::Service::new(broker, config);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(service.serve(listener, async {
+        let _ = stopped.await;
+    }));
+    Ok(LoopbackService { base, stop, task })
+}

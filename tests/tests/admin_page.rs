@@ -6,9 +6,8 @@
 use std::time::Duration;
 
 use anyhow::{Context, ensure};
-use grantbox_e2e::broker_in;
 use grantbox_e2e::webdriver::{Browser, browser_paths};
-use grantbox_host::service::{Service, ServiceConfig};
+use grantbox_e2e::{broker_in, serve_on_loopback};
 use grantbox_host::store::NewConnection;
 use grantbox_host::{
     Broker, ExposeSecret, GrantType, ProviderConfig, RefreshPolicy, SecretString, apikeys,
@@ -57,19 +56,13 @@ async fn setup() -> anyhow::Result<Setup> {
         })
         .await?;
     let key = apikeys::create(broker.store().as_ref(), "admin page test").await?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
-    let service = Service::new(broker.clone(), ServiceConfig::new(url::Url::parse(&base)?));
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(service.serve(listener, async {
-        let _ = stopped.await;
-    }));
+    let served = serve_on_loopback(broker.clone(), |_| {}).await?;
     Ok(Setup {
-        base,
+        base: served.base,
         key: key.key.expose_secret().to_owned(),
         broker,
         server,
-        _stop: stop,
+        _stop: served.stop,
         _dir: dir,
     })
 }

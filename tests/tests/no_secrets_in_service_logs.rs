@@ -7,8 +7,7 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use grantbox_e2e::{CapturedLogs, broker_in};
-use grantbox_host::service::{Service, ServiceConfig};
+use grantbox_e2e::{CapturedLogs, LoopbackService, broker_in, serve_on_loopback};
 use grantbox_host::store::NewConnection;
 use grantbox_host::{
     ExposeSecret, GrantType, ProviderConfig, RefreshPolicy, SecretString, apikeys,
@@ -55,13 +54,7 @@ async fn no_secret_appears_in_the_service_trace_logs() -> anyhow::Result<()> {
         .await?;
     let key = apikeys::create(broker.store().as_ref(), "logs").await?;
     let key = key.key.expose_secret().to_owned();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
-    let service = Service::new(broker.clone(), ServiceConfig::new(url::Url::parse(&base)?));
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(service.serve(listener, async {
-        let _ = stopped.await;
-    }));
+    let LoopbackService { base, stop, task } = serve_on_loopback(broker.clone(), |_| {}).await?;
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()?;

@@ -5,8 +5,7 @@
 use std::time::Duration;
 
 use anyhow::{Context, ensure};
-use grantbox_e2e::broker_in;
-use grantbox_host::service::{Service, ServiceConfig};
+use grantbox_e2e::{LoopbackService, broker_in, serve_on_loopback};
 use grantbox_host::{Broker, RefreshPolicy, apikeys};
 use grantbox_token_server::{ApiTokenPlacement, Behavior, DevicePoll, TokenServer};
 use serde_json::{Value, json};
@@ -38,15 +37,10 @@ impl Running {
         let dir = tempfile::tempdir()?;
         let (broker, _store) = broker_in(dir.path(), RefreshPolicy::default()).await?;
         let key = apikeys::create(broker.store().as_ref(), "tests").await?;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let base = format!("http://{}", listener.local_addr()?);
-        let mut config = ServiceConfig::new(url::Url::parse(&base)?);
-        config.key_cache_ttl = Duration::ZERO;
-        let service = Service::new(broker.clone(), config);
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(service.serve(listener, async {
-            let _ = stopped.await;
-        }));
+        let LoopbackService { base, stop, task } = serve_on_loopback(broker.clone(), |c| {
+            c.key_cache_ttl = Duration::ZERO;
+        })
+        .await?;
         Ok(Self {
             base,
             key: grantbox_host::ExposeSecret::expose_secret(&key.key).to_owned(),
