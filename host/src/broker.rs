@@ -647,7 +647,6 @@ impl Broker {
             Err(e) => {
                 metrics.failure(&failure_kind(e));
                 match classify(e) {
-                    _ if matches!(e.root(), Error::ReconnectNeeded { .. }) => "reconnect_needed",
                     FailureClass::Reconnect => "reconnect_needed",
                     FailureClass::Temporary => "temporary",
                     FailureClass::Failed => "failed",

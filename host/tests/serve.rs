@@ -108,13 +108,15 @@ async fn serve_on_embedded_defaults_connect_the_demo_and_stop_gracefully() -> an
         .next()
         .context("cookie")?
         .to_owned();
-    let page = http
-        .get(format!("{base}/"))
-        .header("cookie", &cookie)
-        .send()
-        .await?
-        .text()
-        .await?;
+    let admin_page = || async {
+        http.get(format!("{base}/"))
+            .header("cookie", &cookie)
+            .send()
+            .await?
+            .text()
+            .await
+    };
+    let page = admin_page().await?;
     ensure!(
         page.contains("id=\"state-demo\">Default<"),
         "demo connection listed: {page}"
@@ -149,13 +151,7 @@ async fn serve_on_embedded_defaults_connect_the_demo_and_stop_gracefully() -> an
     );
     let back = http.get(&callback).header("cookie", &cookie).send().await?;
     ensure!(location(&back)? == "/", "back to the admin page");
-    let page = http
-        .get(format!("{base}/"))
-        .header("cookie", &cookie)
-        .send()
-        .await?
-        .text()
-        .await?;
+    let page = admin_page().await?;
     ensure!(
         page.contains("id=\"state-demo\">Connected<"),
         "connected: {page}"
