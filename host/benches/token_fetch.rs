@@ -22,11 +22,14 @@ struct Setup {
     raw: reqwest::Client,
 }
 
-async fn setup() -> anyhow::Result<Setup> {
+/// A token server (answering after `latency`, if any), a provider of the generic plugin
+/// pointed at it and a raw client configured like the host's.
+async fn setup(latency: Option<Duration>) -> anyhow::Result<Setup> {
     let server = TokenServer::start(Behavior {
         client_id: CLIENT_ID.into(),
         client_secret: CLIENT_SECRET.into(),
         record_requests: false,
+        latency,
         ..Behavior::default()
     })
     .await?;
@@ -140,7 +143,7 @@ fn main() -> anyhow::Result<()> {
             .build()?
     };
     rt.block_on(async move {
-        let s = Arc::new(setup().await?);
+        let s = Arc::new(setup(None).await?);
         let url = s.server.url("/token");
         if std::env::args().any(|a| a == "--interleaved") {
             // Does a plugin call between two raw fetches slow the raw fetch down (caches)?
@@ -170,18 +173,32 @@ fn main() -> anyhow::Result<()> {
             println!("raw fetch alone {:.1} µs, right after a plugin call {:.1} µs", micros(alone, n), micros(interleaved, n));
             return Ok(());
         }
-        if std::env::args().any(|a| a == "--raw-only") {
-            // For profilers: only sequential raw fetches.
-            for _ in 0..20_000 {
-                raw_fetch(&s.raw, &url).await?;
-            }
-            return Ok(());
-        }
-        if std::env::args().any(|a| a == "--plugin-only") {
-            // For profilers: only sequential fetches through the plugin.
-            for _ in 0..20_000 {
-                plugin_fetch(&s.provider).await?;
-            }
+        if let Some(mode) = std::env::args().find(|a| a == "--raw-only" || a == "--plugin-only") {
+            // For profilers: one path only, 20 000 fetches by BENCH_CALLERS callers (default
+            // 1) against a server answering after BENCH_LATENCY_MS (default: at once).
+            let env_num = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u64>().ok());
+            let callers = env_num("BENCH_CALLERS").unwrap_or(1).max(1) as usize;
+            let s = match env_num("BENCH_LATENCY_MS") {
+                Some(ms) => Arc::new(setup(Some(Duration::from_millis(ms))).await?),
+                None => s,
+            };
+            let url = s.server.url("/token");
+            let per_second = if mode == "--raw-only" {
+                let (c, u) = (s.raw.clone(), url.clone());
+                throughput(callers, 20_000, move || {
+                    let (c, u) = (c.clone(), u.clone());
+                    async move { raw_fetch(&c, &u).await }
+                })
+                .await?
+            } else {
+                let p = s.provider.clone();
+                throughput(callers, 20_000, move || {
+                    let p = p.clone();
+                    async move { plugin_fetch(&p).await }
+                })
+                .await?
+            };
+            println!("{mode}: {per_second:.0} fetches/s ({callers} callers)");
             return Ok(());
         }
         let (seq_n, conc_n, rounds) = if quick {
@@ -223,6 +240,34 @@ fn main() -> anyhow::Result<()> {
                 );
             }
             rows.push((label, raw_best, plugin_best));
+        }
+
+        // The same comparison against a server that takes as long as real token endpoints
+        // do (a nearby one ~1 ms; across the internet 20 ms and more), one round each.
+        let mut latency_rows = Vec::new();
+        for (ms, seq, conc) in [(1u64, 300usize, 6_400usize), (20, 50, 1_280)] {
+            let (seq, conc) = if quick { (seq / 5, conc / 5) } else { (seq, conc) };
+            let l = setup(Some(Duration::from_millis(ms))).await?;
+            let url = l.server.url("/token");
+            for _ in 0..5 {
+                raw_fetch(&l.raw, &url).await?;
+                plugin_fetch(&l.provider).await?;
+            }
+            for (label, callers, total) in [("sequential", 1usize, seq), ("64 concurrent", 64, conc)] {
+                let (c, u) = (l.raw.clone(), url.clone());
+                let raw = throughput(callers, total, move || {
+                    let (c, u) = (c.clone(), u.clone());
+                    async move { raw_fetch(&c, &u).await }
+                })
+                .await?;
+                let p = l.provider.clone();
+                let plugin = throughput(callers, total, move || {
+                    let p = p.clone();
+                    async move { plugin_fetch(&p).await }
+                })
+                .await?;
+                latency_rows.push((ms, label, raw, plugin));
+            }
         }
 
         // Cost of a fresh instance (store + instantiate from InstancePre, pooled).
@@ -311,6 +356,12 @@ fn main() -> anyhow::Result<()> {
         for (label, raw, plugin) in &rows {
             println!(
                 "| token fetch, {label} | {raw:.0} /s | {plugin:.0} /s | {:.3} |",
+                plugin / raw
+            );
+        }
+        for (ms, label, raw, plugin) in &latency_rows {
+            println!(
+                "| token fetch, server answering after {ms} ms, {label} | {raw:.0} /s | {plugin:.0} /s | {:.3} |",
                 plugin / raw
             );
         }
