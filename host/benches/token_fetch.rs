@@ -173,6 +173,15 @@ fn main() -> anyhow::Result<()> {
             println!("raw fetch alone {:.1} µs, right after a plugin call {:.1} µs", micros(alone, n), micros(interleaved, n));
             return Ok(());
         }
+        if std::env::args().any(|a| a == "--instantiate-only") {
+            // For profilers: 200 000 fresh instances.
+            let t = Instant::now();
+            for _ in 0..200_000 {
+                s.provider.instantiate_only().await?;
+            }
+            println!("fresh instance: {:.2} µs", micros(t.elapsed(), 200_000));
+            return Ok(());
+        }
         if let Some(mode) = std::env::args().find(|a| a == "--raw-only" || a == "--plugin-only") {
             // For profilers: one path only, 20 000 fetches by BENCH_CALLERS callers (default
             // 1) against a server answering after BENCH_LATENCY_MS (default: at once).
