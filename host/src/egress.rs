@@ -3,9 +3,9 @@
 //! A request from a plugin is sent only when its origin (scheme, host, port) matches one of
 //! the origins the plugin *declared* in its metadata (templated from the provider's
 //! settings) **and** one of the operator's allow patterns. Names are resolved by the host
-//! ([`PolicyResolver`]) and addresses that are not globally routable (loopback, private,
-//! link-local, unique-local, …) are refused unless the operator allows their network
-//! explicitly. Redirects are never followed by the host.
+//! (the crate-private `PolicyResolver`) and addresses that are not globally routable
+//! (loopback, private, link-local, unique-local, …) are refused unless the operator allows
+//! their network explicitly. Redirects are never followed by the host.
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
