@@ -78,7 +78,7 @@
 pub mod bindings {
     #![allow(missing_docs)]
     wit_bindgen::generate!({
-        path: "../wit",
+        path: "wit",
         world: "provider",
         pub_export_macro: true,
         export_macro_name: "__export_provider",
@@ -149,4 +149,17 @@ macro_rules! export_provider {
 
         $crate::__export_provider_impl!(__GrantboxExport with_types_in $crate::bindings);
     };
+}
+
+#[cfg(test)]
+mod contract_tests {
+    /// `guest-sdk/wit` links to the workspace's `wit/` so a packaged SDK carries the
+    /// contract; a copy in its place must never drift from the original.
+    #[test]
+    fn the_crates_contract_is_the_workspace_contract() {
+        assert_eq!(
+            include_str!("../wit/grantbox.wit"),
+            include_str!("../../wit/grantbox.wit")
+        );
+    }
 }
