@@ -12,6 +12,7 @@
 //!   with backoff and jitter while the still-valid access token is served.
 
 mod connect;
+mod plugins;
 mod policy;
 mod proxy;
 mod refresher;
@@ -39,6 +40,7 @@ pub use connect::{
     AuthorizationCallback, AuthorizationStart, ConnectOptions, Connected,
     DEFAULT_AUTHORIZATION_TTL, DeviceFlow, SLOW_DOWN_INCREMENT, pkce_challenge,
 };
+pub use plugins::{ReloadReport, ReplacedPlugin};
 pub use policy::RefreshPolicy;
 pub use proxy::{PROXY_MAX_BODY, ProxyBody};
 pub use refresher::Refresher;
@@ -97,6 +99,8 @@ struct Flight {
 struct CachedProvider {
     provider_updated: SystemTime,
     connection_updated: SystemTime,
+    /// [`Host::plugin_generation`] when it was created: a new plugin version makes it stale.
+    plugins: u64,
     provider: Provider,
 }
 
@@ -213,18 +217,7 @@ impl Broker {
     /// the plugin rejects is an error only when the provider sets that field: one it leaves
     /// unset may come from each connection (e.g. a user's password).
     async fn check_provider(&self, config: &ProviderConfig) -> Result<()> {
-        match self
-            .inner
-            .host
-            .provider(config.clone())?
-            .check_settings()
-            .await
-        {
-            Err(Error::InvalidSetting { field, .. }) if !config.settings.contains_key(&field) => {
-                Ok(())
-            }
-            other => other,
-        }
+        check_registration(&self.inner.host.provider(config.clone())?, config).await
     }
 
     /// Registers a provider after validating its settings (see `check_provider`: declared
@@ -370,10 +363,12 @@ impl Broker {
                 what: "provider",
                 name: record.provider.clone(),
             })?;
+        let plugins = self.inner.host.plugin_generation();
         if let Ok(cache) = self.inner.providers.lock()
             && let Some(c) = cache.get(&record.id)
             && c.provider_updated == provider.updated_at
             && c.connection_updated == record.updated_at
+            && c.plugins == plugins
         {
             return Ok(c.provider.clone());
         }
@@ -387,6 +382,7 @@ impl Broker {
                 CachedProvider {
                     provider_updated: provider.updated_at,
                     connection_updated: record.updated_at,
+                    plugins,
                     provider: built.clone(),
                 },
             );
@@ -927,4 +923,14 @@ fn failure_kind(e: &Error) -> String {
         _ => "other",
     }
     .to_owned()
+}
+
+/// The plugin's settings check of a provider registration (`config`, served by
+/// `provider`): a complaint about a field the registration leaves unset is deferred to the
+/// connections, which may set it (e.g. a user's password).
+async fn check_registration(provider: &Provider, config: &ProviderConfig) -> Result<()> {
+    match provider.check_settings().await {
+        Err(Error::InvalidSetting { field, .. }) if !config.settings.contains_key(&field) => Ok(()),
+        other => other,
+    }
 }

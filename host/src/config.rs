@@ -1,7 +1,7 @@
 //! The configuration file (TOML): plugins, limits, egress policy and providers.
 //!
 //! ```toml
-//! plugins_dir = "plugins"            # *.wasm loaded at start (relative to this file)
+//! plugins_dir = "plugins"            # *.wasm loaded at start/reload (relative to this file)
 //! plugins = ["extra/acme.wasm"]      # more plugin files
 //! bundled_plugins = true             # the grantbox binary also loads its embedded plugins
 //! cache_dir = ".grantbox/cache"      # compiled-plugin cache

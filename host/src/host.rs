@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use crate::egress::EgressPolicy;
@@ -47,6 +48,8 @@ pub(crate) struct HostInner {
     pub(crate) runtime: Arc<Runtime>,
     cache: Option<CompileCache>,
     plugins: RwLock<BTreeMap<String, Arc<LoadedPlugin>>>,
+    /// Bumped whenever a plugin is added or replaced.
+    generation: AtomicU64,
 }
 
 /// Builds a [`Host`].
@@ -86,6 +89,7 @@ impl HostBuilder {
                 runtime,
                 cache,
                 plugins: RwLock::new(BTreeMap::new()),
+                generation: AtomicU64::new(0),
             }),
         })
     }
@@ -118,8 +122,50 @@ impl Host {
         &self.inner.runtime.limits
     }
 
-    /// Loads a plugin from component bytes; `source` names it in messages.
+    /// Loads a plugin from component bytes; `source` names it in messages. A plugin whose id
+    /// is already loaded is refused (see [`Host::replace_plugin_bytes`] for a new version).
     pub async fn load_plugin_bytes(&self, source: &str, bytes: Vec<u8>) -> Result<PluginInfo> {
+        let loaded = self.prepare_plugin(source, bytes).await?;
+        self.install(loaded, false)
+    }
+
+    /// Loads a plugin file.
+    pub async fn load_plugin_file(&self, path: impl AsRef<Path>) -> Result<PluginInfo> {
+        let path = path.as_ref();
+        self.load_plugin_bytes(&path.display().to_string(), read(path).await?)
+            .await
+    }
+
+    /// Loads a plugin from component bytes, replacing a loaded plugin of the same id (a new
+    /// version, or the same one again); a plugin with a new id is simply added. Bytes that
+    /// fail to load replace nothing. [`Provider`]s created before keep running the old code
+    /// until they are created again ([`Host::plugin_generation`] tells when to; the broker
+    /// does so by itself, and [`crate::Broker::reload_plugins`] also checks its registered
+    /// providers against the new version first).
+    pub async fn replace_plugin_bytes(&self, source: &str, bytes: Vec<u8>) -> Result<PluginInfo> {
+        let loaded = self.prepare_plugin(source, bytes).await?;
+        self.install(loaded, true)
+    }
+
+    /// [`Host::replace_plugin_bytes`] for a file.
+    pub async fn replace_plugin_file(&self, path: impl AsRef<Path>) -> Result<PluginInfo> {
+        let path = path.as_ref();
+        self.replace_plugin_bytes(&path.display().to_string(), read(path).await?)
+            .await
+    }
+
+    /// A number that changes whenever a plugin is added or replaced. A cache of
+    /// [`Provider`]s compares it to know when to create them again.
+    pub fn plugin_generation(&self) -> u64 {
+        self.inner.generation.load(Ordering::Acquire)
+    }
+
+    /// Validates and compiles a plugin without making it available.
+    pub(crate) async fn prepare_plugin(
+        &self,
+        source: &str,
+        bytes: Vec<u8>,
+    ) -> Result<Arc<LoadedPlugin>> {
         let loaded = plugin::load(
             &self.inner.runtime,
             self.inner.cache.as_ref(),
@@ -127,55 +173,46 @@ impl Host {
             bytes,
         )
         .await?;
+        Ok(Arc::new(loaded))
+    }
+
+    /// Makes a prepared plugin available under its id; with `replace`, in place of a loaded
+    /// plugin of the same id.
+    pub(crate) fn install(&self, loaded: Arc<LoadedPlugin>, replace: bool) -> Result<PluginInfo> {
         let info = loaded.info.clone();
         let mut plugins = self
             .inner
             .plugins
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(existing) = plugins.get(&info.metadata.id) {
-            return Err(Error::PluginLoad {
-                source_name: source.to_owned(),
-                reason: format!(
-                    "duplicate plugin id `{}`: already loaded from {}",
-                    info.metadata.id, existing.info.source
-                ),
-            });
+        let previous = plugins.get(&info.metadata.id).map(|p| p.info.clone());
+        match &previous {
+            Some(existing) if !replace => {
+                return Err(Error::PluginLoad {
+                    source_name: info.source.clone(),
+                    reason: format!(
+                        "duplicate plugin id `{}`: already loaded from {}",
+                        info.metadata.id, existing.source
+                    ),
+                });
+            }
+            Some(existing) => {
+                tracing::info!(plugin = %info.metadata.id, version = %info.metadata.version, previous_version = %existing.metadata.version, source = %info.source, from_cache = info.from_cache, "plugin replaced");
+            }
+            None => {
+                tracing::info!(plugin = %info.metadata.id, version = %info.metadata.version, source = %info.source, from_cache = info.from_cache, "plugin loaded");
+            }
         }
-        tracing::info!(plugin = %info.metadata.id, version = %info.metadata.version, source, from_cache = info.from_cache, "plugin loaded");
-        plugins.insert(info.metadata.id.clone(), Arc::new(loaded));
+        plugins.insert(info.metadata.id.clone(), loaded);
+        self.inner.generation.fetch_add(1, Ordering::AcqRel);
         Ok(info)
-    }
-
-    /// Loads a plugin file.
-    pub async fn load_plugin_file(&self, path: impl AsRef<Path>) -> Result<PluginInfo> {
-        let path = path.as_ref();
-        let bytes = tokio::fs::read(path).await.map_err(|source| Error::Io {
-            path: path.to_owned(),
-            source,
-        })?;
-        self.load_plugin_bytes(&path.display().to_string(), bytes)
-            .await
     }
 
     /// Loads every `*.wasm` file of a directory (in name order). A broken file is reported
     /// in [`LoadReport::failed`] while the others load; only an unreadable directory is an
     /// error.
     pub async fn load_plugin_dir(&self, dir: impl AsRef<Path>) -> Result<LoadReport> {
-        let dir = dir.as_ref();
-        let io = |source| Error::Io {
-            path: dir.to_owned(),
-            source,
-        };
-        let mut entries = tokio::fs::read_dir(dir).await.map_err(io)?;
-        let mut files = Vec::new();
-        while let Some(entry) = entries.next_entry().await.map_err(io)? {
-            let path = entry.path();
-            if path.extension().is_some_and(|e| e == "wasm") {
-                files.push(path);
-            }
-        }
-        files.sort();
+        let files = wasm_files(dir.as_ref()).await?;
         Ok(self.load_plugin_files(&files).await)
     }
 
@@ -231,6 +268,41 @@ impl Host {
             .ok_or_else(|| Error::UnknownPlugin(config.plugin.clone()))?;
         Provider::new(Arc::clone(&self.inner), plugin, config)
     }
+
+    /// [`Host::provider`] with a given plugin (e.g. one prepared but not installed yet).
+    pub(crate) fn provider_with(
+        &self,
+        plugin: Arc<LoadedPlugin>,
+        config: ProviderConfig,
+    ) -> Result<Provider> {
+        Provider::new(Arc::clone(&self.inner), plugin, config)
+    }
+}
+
+/// The `*.wasm` files of a directory, in name order.
+pub(crate) async fn wasm_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let io = |source| Error::Io {
+        path: dir.to_owned(),
+        source,
+    };
+    let mut entries = tokio::fs::read_dir(dir).await.map_err(io)?;
+    let mut files = Vec::new();
+    while let Some(entry) = entries.next_entry().await.map_err(io)? {
+        let path = entry.path();
+        if path.extension().is_some_and(|e| e == "wasm") {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// Reads a plugin file.
+pub(crate) async fn read(path: &Path) -> Result<Vec<u8>> {
+    tokio::fs::read(path).await.map_err(|source| Error::Io {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 impl std::fmt::Debug for Host {

@@ -442,3 +442,44 @@ async fn providers_connections_and_keys_through_the_store() -> anyhow::Result<()
     assert_eq!(ok(run(d, &["providers", "list"]).await?)?.trim(), "");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plugin_in_plugins_dir_overrides_the_bundled_one() -> anyhow::Result<()> {
+    let server = server().await?;
+    let dir = tempfile::tempdir()?;
+    std::fs::create_dir(dir.path().join("plugins"))?;
+    // A newer `generic` (the test stand-in for version 2.0.0) next to the bundled one.
+    std::fs::copy(
+        grantbox_plugin_artifacts::GENERIC_NEXT,
+        dir.path().join("plugins").join("generic.wasm"),
+    )?;
+    std::fs::write(
+        dir.path().join("grantbox.toml"),
+        format!("plugins_dir = \"plugins\"\n{}", config(&server, "")),
+    )?;
+    let (ok, stdout, stderr) =
+        run(dir.path(), &["plugins", "inspect", "generic", "--json"]).await?;
+    assert!(ok, "{stderr}");
+    let json: serde_json::Value = serde_json::from_str(&stdout)?;
+    assert_eq!(json["metadata"]["version"], "2.0.0");
+    assert!(
+        json["source"]
+            .as_str()
+            .is_some_and(|s| s.ends_with("generic.wasm")),
+        "{json}"
+    );
+    // The other bundled plugins are still there.
+    let (ok, stdout, stderr) = run(dir.path(), &["plugins", "list"]).await?;
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("azure"), "{stdout}");
+    // And the provider runs on the new version.
+    let (ok, stdout, stderr) = run(dir.path(), &["token", "acme"]).await?;
+    assert!(ok, "{stderr}");
+    assert!(stdout.trim().starts_with("at_"), "{stdout}");
+    let last = server.requests().pop().expect("a token request");
+    assert_eq!(
+        last.params.get("plugin_version").map(String::as_str),
+        Some("2")
+    );
+    Ok(())
+}

@@ -336,3 +336,59 @@ async fn connect_from_the_terminal_with_a_loopback_redirect() -> anyhow::Result<
     ensure!(shown["has_refresh_token"] == true);
     Ok(())
 }
+
+#[tokio::test]
+async fn sighup_reloads_the_plugins_dir_without_a_restart() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    std::fs::create_dir(dir.path().join("plugins"))?;
+    std::fs::write(
+        dir.path().join("grantbox.toml"),
+        "plugins_dir = \"plugins\"\n",
+    )?;
+    let mut served = start(dir.path())?;
+    let http = reqwest::Client::new();
+    let plugin = |id: &'static str| {
+        http.get(format!("{}/v1/plugins/{id}", served.base))
+            .bearer_auth(&served.key)
+            .send()
+    };
+    ensure!(plugin("hostile").await?.status() == 404);
+
+    std::fs::copy(
+        grantbox_plugin_artifacts::HOSTILE,
+        dir.path().join("plugins").join("hostile.wasm"),
+    )?;
+    let pid = served.child.id().to_string();
+    ensure!(
+        Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()?
+            .success()
+    );
+    let mut status = 0;
+    for _ in 0..200 {
+        status = plugin("hostile").await?.status().as_u16();
+        if status == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    ensure!(
+        status == 200,
+        "the plugin dropped in was loaded on SIGHUP: {status}"
+    );
+    ensure!(
+        served.child.try_wait()?.is_none(),
+        "SIGHUP does not stop the service"
+    );
+    ensure!(
+        plugin("generic").await?.status() == 200,
+        "the bundled ones stay"
+    );
+
+    let killed = Command::new("kill").args(["-TERM", &pid]).status()?;
+    ensure!(killed.success());
+    let exit = tokio::task::spawn_blocking(move || served.child.wait()).await??;
+    ensure!(exit.success(), "exit status {exit}");
+    Ok(())
+}

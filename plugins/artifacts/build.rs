@@ -25,6 +25,7 @@ const GUESTS: &[(&str, &str, bool)] = &[
     ("grantbox-test-hostile", "HOSTILE", false),
     ("grantbox-test-wrong-version", "WRONG_VERSION", false),
     ("grantbox-test-needs-files", "NEEDS_FILES", false),
+    ("grantbox-test-generic-next", "GENERIC_NEXT", false),
 ];
 
 const TARGET: &str = "wasm32-wasip2";

@@ -211,6 +211,26 @@ impl Browser {
         Ok(v.as_str().unwrap_or_default().to_owned())
     }
 
+    /// Waits (up to 10 s) until the element matching `css` shows text that `want` accepts,
+    /// and returns it. After a click that submits a form, the old page may still be there
+    /// or its elements may go stale while the new one loads; both are retried.
+    pub async fn wait_for_text(
+        &self,
+        css: &str,
+        want: impl Fn(&str) -> bool,
+    ) -> anyhow::Result<String> {
+        let mut last = String::from("nothing read yet");
+        for _ in 0..200 {
+            match self.text(css).await {
+                Ok(text) if want(&text) => return Ok(text),
+                Ok(text) => last = format!("text {text:?}"),
+                Err(e) => last = format!("error {e:#}"),
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        bail!("`{css}` never showed the expected text; last: {last}")
+    }
+
     /// A PNG screenshot of the viewport.
     pub async fn screenshot(&self) -> anyhow::Result<Vec<u8>> {
         let v = self

@@ -3,8 +3,6 @@
 //! the connection become Connected — with no secret rendered anywhere. Also: CSRF and
 //! session checks of the page's forms, without a browser.
 
-use std::time::Duration;
-
 use anyhow::{Context, ensure};
 use grantbox_e2e::webdriver::{Browser, browser_paths};
 use grantbox_e2e::{broker_in, serve_on_loopback};
@@ -78,10 +76,14 @@ async fn connect_from_the_admin_page_in_headless_chromium() -> anyhow::Result<()
         ensure!(browser.current_url().await?.ends_with("/login"));
         browser.type_into("#api_key", "gbx_wrong_key").await?;
         browser.click("#login").await?;
-        ensure!(browser.text("#error").await?.contains("Invalid"));
+        browser
+            .wait_for_text("#error", |t| t.contains("Invalid"))
+            .await?;
         browser.type_into("#api_key", &s.key).await?;
         browser.click("#login").await?;
-        ensure!(browser.text("#state-alice").await? == "Default");
+        browser
+            .wait_for_text("#state-alice", |t| t == "Default")
+            .await?;
 
         // Connect: the test provider's consent page, Approve, back to the admin page.
         browser.click("#connect-alice").await?;
@@ -94,15 +96,9 @@ async fn connect_from_the_admin_page_in_headless_chromium() -> anyhow::Result<()
             "at the provider's consent page"
         );
         browser.click("#approve").await?;
-        let mut state = String::new();
-        for _ in 0..50 {
-            state = browser.text("#state-alice").await.unwrap_or_default();
-            if state == "Connected" {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        ensure!(state == "Connected", "state shown: {state}");
+        browser
+            .wait_for_text("#state-alice", |t| t == "Connected")
+            .await?;
         ensure!(browser.current_url().await? == format!("{}/", s.base));
 
         // No secret in the page: not the token, the client secret or the API key.
@@ -123,8 +119,12 @@ async fn connect_from_the_admin_page_in_headless_chromium() -> anyhow::Result<()
 
         // Disconnect from the page.
         browser.click("#disconnect-alice").await?;
-        ensure!(browser.text("#state-alice").await? == "Default");
-        ensure!(browser.text("#flash").await?.contains("disconnected"));
+        browser
+            .wait_for_text("#state-alice", |t| t == "Default")
+            .await?;
+        browser
+            .wait_for_text("#flash", |t| t.contains("disconnected"))
+            .await?;
         Ok(())
     }
     .await;

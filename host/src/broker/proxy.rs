@@ -27,6 +27,8 @@ pub(super) struct Route {
     declared: OriginPattern,
     placement: TokenPlacement,
     loaded: Instant,
+    /// [`crate::Host::plugin_generation`] when it was made (the placement is the plugin's).
+    plugins: u64,
 }
 
 /// The largest request body the proxy takes, and the largest response body
@@ -137,9 +139,11 @@ impl Broker {
     }
 
     async fn route(&self, id: &str) -> Result<Arc<Route>> {
+        let plugins = self.inner.host.plugin_generation();
         if let Ok(routes) = self.inner.routes.read()
             && let Some(r) = routes.get(id)
             && r.loaded.elapsed() < self.inner.policy.cache_max_age
+            && r.plugins == plugins
         {
             return Ok(Arc::clone(r));
         }
@@ -153,6 +157,7 @@ impl Broker {
             declared,
             placement,
             loaded: Instant::now(),
+            plugins,
         });
         if let Ok(mut routes) = self.inner.routes.write() {
             routes.insert(id.to_owned(), Arc::clone(&route));

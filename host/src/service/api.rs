@@ -29,6 +29,10 @@ type ApiResult<T> = Result<T, ApiError>;
 pub(crate) fn routes() -> Router<Service> {
     Router::new()
         .route("/v1/plugins", get(list_plugins))
+        .route(
+            "/v1/plugins/reload",
+            post(reload_plugins).get(get_plugin_named_reload),
+        )
         .route("/v1/plugins/{id}", get(get_plugin))
         .route("/v1/providers", get(list_providers).post(create_provider))
         .route(
@@ -334,6 +338,16 @@ pub(crate) async fn get_plugin(
     State(s): State<Service>,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
+    plugin_by_id(&s, id)
+}
+
+/// `GET /v1/plugins/reload` is the plugin whose id is `reload` (the path is also the
+/// reload route's).
+async fn get_plugin_named_reload(State(s): State<Service>) -> ApiResult<Response> {
+    plugin_by_id(&s, "reload".into())
+}
+
+fn plugin_by_id(s: &Service, id: String) -> ApiResult<Response> {
     let info = s
         .inner
         .broker
@@ -341,6 +355,50 @@ pub(crate) async fn get_plugin(
         .plugin(&id)
         .ok_or(ApiError(crate::Error::UnknownPlugin(id)))?;
     Ok(Json(serde_json::to_value(info).unwrap_or(Value::Null)).into_response())
+}
+
+/// What a plugin reload did (`POST /v1/plugins/reload`).
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ReloadView {
+    /// Plugins with a new id, now loaded (metadata as in `GET /v1/plugins`).
+    #[schema(value_type = Vec<Object>)]
+    added: Vec<crate::plugin::PluginInfo>,
+    /// New versions installed in place of loaded ones.
+    #[schema(value_type = Vec<Object>)]
+    replaced: Vec<crate::broker::ReplacedPlugin>,
+    /// Ids of plugins whose file is exactly what is loaded.
+    unchanged: Vec<String>,
+    /// Files refused; a loaded version of the same plugin keeps serving.
+    failed: Vec<FailedPluginView>,
+}
+
+/// A plugin file a reload refused.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct FailedPluginView {
+    /// The file.
+    source: String,
+    /// Why it was refused (e.g. which registered provider the new version would break).
+    error: String,
+}
+
+#[utoipa::path(post, path = "/v1/plugins/reload", tag = "plugins",
+    responses((status = 200, description = "New plugins and new versions loaded from the configured plugin directory and files; a version that would break a registered provider is refused and the loaded one keeps serving", body = ReloadView),
+              (status = 409, description = "No plugin directory or files are configured", body = ErrorBody)))]
+pub(crate) async fn reload_plugins(State(s): State<Service>) -> ApiResult<Json<ReloadView>> {
+    let report = s.reload_plugins().await?;
+    Ok(Json(ReloadView {
+        added: report.added,
+        replaced: report.replaced,
+        unchanged: report.unchanged,
+        failed: report
+            .failed
+            .into_iter()
+            .map(|f| FailedPluginView {
+                error: f.error.to_string(),
+                source: f.source,
+            })
+            .collect(),
+    }))
 }
 
 #[utoipa::path(get, path = "/v1/providers", tag = "providers",

@@ -14,6 +14,7 @@ mod openapi;
 mod ui;
 
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -25,7 +26,8 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use url::Url;
 
-use crate::broker::Broker;
+use crate::broker::{Broker, ReloadReport};
+use crate::error::{Error, Result};
 
 pub use openapi::openapi_json;
 
@@ -38,6 +40,11 @@ pub struct ServiceConfig {
     /// How long a verified API key is trusted without asking the store again (so a
     /// revocation takes effect within this time).
     pub key_cache_ttl: Duration,
+    /// The directory whose `*.wasm` files [`Service::reload_plugins`] (`POST
+    /// /v1/plugins/reload`) loads: new plugins and new versions of loaded ones.
+    pub plugins_dir: Option<PathBuf>,
+    /// Single plugin files reloaded the same way.
+    pub plugin_files: Vec<PathBuf>,
 }
 
 impl ServiceConfig {
@@ -46,6 +53,8 @@ impl ServiceConfig {
         Self {
             public_base_url,
             key_cache_ttl: Duration::from_secs(5),
+            plugins_dir: None,
+            plugin_files: Vec::new(),
         }
     }
 }
@@ -106,6 +115,32 @@ impl Service {
                 .as_str()
                 .trim_end_matches('/')
         )
+    }
+
+    /// Loads new plugins and new versions of loaded ones from the configured plugin
+    /// directory and files ([`Broker::reload_plugins`]: a version that would break a
+    /// registered provider is refused, the loaded one keeps serving). `grantbox serve` calls
+    /// it on `SIGHUP`; the API on `POST /v1/plugins/reload`.
+    pub async fn reload_plugins(&self) -> Result<ReloadReport> {
+        let config = &self.inner.config;
+        if config.plugins_dir.is_none() && config.plugin_files.is_empty() {
+            return Err(Error::Conflict(
+                "no plugin directory or plugin files are configured (`plugins_dir`, `plugins`): nothing to reload".into(),
+            ));
+        }
+        let report = self
+            .inner
+            .broker
+            .reload_plugins(config.plugins_dir.as_deref(), &config.plugin_files)
+            .await?;
+        tracing::info!(
+            added = report.added.len(),
+            replaced = report.replaced.len(),
+            unchanged = report.unchanged.len(),
+            failed = report.failed.len(),
+            "plugins reloaded"
+        );
+        Ok(report)
     }
 
     /// The routes: public ones (health, readiness, OAuth callback), the admin page (its

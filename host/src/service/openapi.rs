@@ -14,7 +14,7 @@ use super::error::ErrorBody;
         description = "OAuth 2.0 tokens for outbound integrations: providers, connections, interactive connects, tokens and the outbound proxy. Every operation requires an admin API key."
     ),
     paths(
-        api::list_plugins, api::get_plugin,
+        api::list_plugins, api::get_plugin, api::reload_plugins,
         api::list_providers, api::create_provider, api::get_provider, api::delete_provider,
         api::list_connections, api::create_connection, api::get_connection, api::delete_connection,
         api::enable_connection, api::disable_connection, api::disconnect_connection,
@@ -25,7 +25,7 @@ use super::error::ErrorBody;
     components(schemas(
         ErrorBody, api::ProviderView, api::ConnectionView, api::NewProviderBody,
         api::NewConnectionBody, api::TokenView, api::RefreshedView, api::ConnectBody,
-        api::ConnectView,
+        api::ConnectView, api::ReloadView, api::FailedPluginView,
     )),
     modifiers(&Security),
     security(("api_key" = []), ("bearer" = [])),

@@ -11,4 +11,5 @@ mod lifecycle;
 mod loading;
 mod network;
 mod providers;
+mod reload;
 mod service;

@@ -314,14 +314,8 @@ pub(crate) async fn load_plugins(
     files: &[PathBuf],
 ) -> Result<LoadReport> {
     let mut report = LoadReport::default();
-    if bundled {
-        for (name, bytes) in grantbox_plugin_artifacts::bundled() {
-            let info = host
-                .load_plugin_bytes(&format!("bundled:{name}"), bytes.to_vec())
-                .await?;
-            report.loaded.push(info);
-        }
-    }
+    // The operator's files first: a plugin there overrides the bundled one of the same id
+    // (e.g. a newer version of a bundled plugin).
     if let Some(dir) = dir {
         let r = host.load_plugin_dir(dir).await?;
         report.loaded.extend(r.loaded);
@@ -330,6 +324,18 @@ pub(crate) async fn load_plugins(
     let r = host.load_plugin_files(files).await;
     report.loaded.extend(r.loaded);
     report.failed.extend(r.failed);
+    if bundled {
+        for (name, bytes) in grantbox_plugin_artifacts::bundled() {
+            if let Some(over) = report.loaded.iter().find(|p| p.metadata.id == *name) {
+                tracing::info!(plugin = name, source = %over.source, "bundled plugin overridden by the operator's file");
+                continue;
+            }
+            let info = host
+                .load_plugin_bytes(&format!("bundled:{name}"), bytes.to_vec())
+                .await?;
+            report.loaded.push(info);
+        }
+    }
     for f in &report.failed {
         eprintln!("warning: {}", f.error);
     }

@@ -166,7 +166,13 @@ pub(crate) async fn serve(
         Some(u) => u,
         None => url::Url::parse(&format!("http://{local}"))?,
     };
-    let service = Service::new(o.broker.clone(), ServiceConfig::new(public.clone()));
+    let mut service_config = ServiceConfig::new(public.clone());
+    if let Some(cfg) = &o.config {
+        service_config.plugins_dir = cfg.plugins_dir.clone();
+        service_config.plugin_files = cfg.plugins.clone();
+    }
+    let service = Service::new(o.broker.clone(), service_config);
+    let reloader = reload_on_sighup(service.clone());
     let keys = o.store.api_keys().await?;
     let initial_key = if keys.iter().all(|k| k.revoked_at.is_some()) {
         Some(apikeys::create(o.store.as_ref(), "initial admin key").await?)
@@ -206,6 +212,9 @@ pub(crate) async fn serve(
             shutdown_signal().await;
         })
         .await?;
+    if let Some(reloader) = reloader {
+        reloader.abort();
+    }
     refresher.stop().await;
     o.store.close().await;
     if let Some(server) = demo_server {
@@ -214,6 +223,35 @@ pub(crate) async fn serve(
     }
     eprintln!("stopped");
     Ok(())
+}
+
+/// Reloads plugins (new plugins, new versions) on every `SIGHUP`; the log tells what changed.
+/// The handler is installed before this returns, so a `SIGHUP` never stops the service.
+fn reload_on_sighup(service: Service) -> Option<tokio::task::JoinHandle<()>> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut hangup = match signal(SignalKind::hangup()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGHUP; plugins reload only through the API");
+                return None;
+            }
+        };
+        Some(tokio::spawn(async move {
+            while hangup.recv().await.is_some() {
+                // Each plugin added, replaced or refused is logged where it happens.
+                if let Err(e) = service.reload_plugins().await {
+                    tracing::warn!(error = %e, "SIGHUP: plugins not reloaded");
+                }
+            }
+        }))
+    }
+    #[cfg(not(unix))]
+    {
+        drop(service);
+        None
+    }
 }
 
 async fn shutdown_signal() {
