@@ -3,6 +3,7 @@
 //! provider of that plugin (and every connection's effective settings) still validates
 //! against it; otherwise the loaded version keeps serving and the report says why.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -44,7 +45,8 @@ enum Outcome {
 impl Broker {
     /// Loads new plugins, and new versions of loaded ones, from the `*.wasm` files of `dir`
     /// (in name order) and from `files`, without a restart. A file whose bytes are those
-    /// of a loaded plugin changes nothing. A new version of a loaded plugin is first
+    /// of a loaded plugin changes nothing; of two files with the same plugin id, the first
+    /// counts and the second is refused, as at start. A new version of a loaded plugin is first
     /// checked against every provider registered with that plugin (declared fields and the
     /// plugin's own settings check, as when a provider is added) and every connection's
     /// effective settings (declared fields); if one of them would break, the file is
@@ -63,8 +65,11 @@ impl Broker {
         };
         paths.extend(files.iter().cloned());
         let mut report = ReloadReport::default();
+        // Plugin id → the file that provided it in this reload: as at start, the first file
+        // of an id wins and a later one is refused (no flip-flopping between two versions).
+        let mut seen = HashMap::new();
         for path in paths {
-            match self.reload_file(&path).await {
+            match self.reload_file(&path, &mut seen).await {
                 Ok(Outcome::Added(info)) => report.added.push(info),
                 Ok(Outcome::Replaced(r)) => report.replaced.push(r),
                 Ok(Outcome::Unchanged(id)) => report.unchanged.push(id),
@@ -80,16 +85,32 @@ impl Broker {
         Ok(report)
     }
 
-    async fn reload_file(&self, path: &Path) -> Result<Outcome> {
+    async fn reload_file(
+        &self,
+        path: &Path,
+        seen: &mut HashMap<String, String>,
+    ) -> Result<Outcome> {
         let host = &self.inner.host;
+        let source = path.display().to_string();
         let bytes = crate::host::read(path).await?;
         let digest = blake3::hash(&bytes).to_hex().to_string();
-        if let Some(same) = host.plugins().into_iter().find(|p| p.blake3 == digest) {
-            return Ok(Outcome::Unchanged(same.metadata.id));
+        let (id, candidate) = match host.plugins().into_iter().find(|p| p.blake3 == digest) {
+            Some(same) => (same.metadata.id, None),
+            None => {
+                let candidate = host.prepare_plugin(&source, bytes).await?;
+                (candidate.info.metadata.id.clone(), Some(candidate))
+            }
+        };
+        if let Some(first) = seen.get(&id) {
+            return Err(Error::PluginLoad {
+                source_name: source,
+                reason: format!("duplicate plugin id `{id}`: already provided by {first}"),
+            });
         }
-        let source = path.display().to_string();
-        let candidate = host.prepare_plugin(&source, bytes).await?;
-        let id = candidate.info.metadata.id.clone();
+        seen.insert(id.clone(), source.clone());
+        let Some(candidate) = candidate else {
+            return Ok(Outcome::Unchanged(id));
+        };
         let Some(previous) = host.plugin(&id) else {
             return Ok(Outcome::Added(host.install(candidate, false)?));
         };

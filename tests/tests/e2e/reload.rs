@@ -171,7 +171,13 @@ async fn a_new_version_is_installed_only_when_no_provider_would_break() -> anyho
     broker.refresh("c2").await?;
     ensure!(last_plugin_version(&server)?.as_deref() == Some("2"));
 
-    // Nothing new: nothing changes.
+    // Nothing new: nothing changes. A second file of the same id (here the old version)
+    // is refused like at start (the first in name order counts), rather than swapping
+    // versions back and forth.
+    copy(
+        artifacts::GENERIC,
+        &plugins.path().join("x-generic-old.wasm"),
+    )?;
     let generation = broker.host().plugin_generation();
     let report = broker.reload_plugins(Some(plugins.path()), &[]).await?;
     ensure!(
@@ -179,7 +185,19 @@ async fn a_new_version_is_installed_only_when_no_provider_would_break() -> anyho
         "{:?}",
         report.unchanged
     );
+    ensure!(
+        report
+            .failed
+            .iter()
+            .any(|f| f.source.ends_with("x-generic-old.wasm")
+                && f.error
+                    .to_string()
+                    .contains("duplicate plugin id `generic`")),
+        "{:?}",
+        report.failed
+    );
     ensure!(broker.host().plugin_generation() == generation);
+    ensure!(generic_version(&broker)? == "2.0.0");
     Ok(())
 }
 
