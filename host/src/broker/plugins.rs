@@ -82,6 +82,16 @@ impl Broker {
                 }
             }
         }
+        if !report.replaced.is_empty() {
+            // Stale entries would be rebuilt on their next use anyway (they carry the
+            // plugin generation); dropping them now frees the replaced versions' code.
+            if let Ok(mut providers) = self.inner.providers.lock() {
+                providers.clear();
+            }
+            if let Ok(mut routes) = self.inner.routes.write() {
+                routes.clear();
+            }
+        }
         Ok(report)
     }
 

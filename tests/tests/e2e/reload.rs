@@ -352,3 +352,37 @@ async fn plugins_reload_over_the_api() -> anyhow::Result<()> {
     let _ = unconfigured.stop.send(());
     Ok(())
 }
+
+#[tokio::test]
+async fn a_version_replaced_through_the_host_reaches_the_brokers_connections() -> anyhow::Result<()>
+{
+    let (_dir, broker, server) = setup().await?;
+    broker
+        .add_connection(NewConnection {
+            id: "c1".into(),
+            provider: "plain".into(),
+            api_base_url: Some(server.base_url()),
+            ..NewConnection::default()
+        })
+        .await?;
+    broker.get_token("c1").await?;
+    ensure!(last_plugin_version(&server)?.is_none());
+    let whoami = || {
+        http::Request::get("/api/whoami")
+            .body(bytes::Bytes::new())
+            .context("request")
+    };
+    ensure!(broker.request("c1", whoami()?).await?.status() == 200);
+    // An embedder swapping the plugin in the host, without the broker's reload: the
+    // broker's cached provider for `c1` notices the new plugin generation.
+    let info = broker
+        .host()
+        .replace_plugin_file(artifacts::GENERIC_NEXT)
+        .await?;
+    ensure!(info.metadata.version == "2.0.0");
+    // Its cached proxy route too: version 2 sends the token raw, which this API refuses.
+    ensure!(broker.request("c1", whoami()?).await?.status() == 401);
+    broker.refresh("c1").await?;
+    ensure!(last_plugin_version(&server)?.as_deref() == Some("2"));
+    Ok(())
+}
