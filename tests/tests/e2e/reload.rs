@@ -45,6 +45,26 @@ async fn connect(broker: &Broker, id: &str, provider: &str) -> anyhow::Result<()
     Ok(())
 }
 
+/// Connection `id` of provider `plain`, whose API is the token server's `/api`.
+async fn connect_api(broker: &Broker, id: &str, server: &TokenServer) -> anyhow::Result<()> {
+    broker
+        .add_connection(NewConnection {
+            id: id.into(),
+            provider: "plain".into(),
+            api_base_url: Some(server.base_url()),
+            ..NewConnection::default()
+        })
+        .await?;
+    Ok(())
+}
+
+/// `GET /api/whoami`, for the proxy.
+fn whoami() -> anyhow::Result<http::Request<bytes::Bytes>> {
+    http::Request::get("/api/whoami")
+        .body(bytes::Bytes::new())
+        .context("request")
+}
+
 /// The `plugin_version` parameter of the token server's last token request (the test
 /// stand-in for version 2 of the generic plugin sends `2`; the real plugin sends none).
 fn last_plugin_version(server: &TokenServer) -> anyhow::Result<Option<String>> {
@@ -204,19 +224,7 @@ async fn a_new_version_is_installed_only_when_no_provider_would_break() -> anyho
 #[tokio::test]
 async fn the_proxy_applies_tokens_the_new_versions_way() -> anyhow::Result<()> {
     let (_dir, broker, server) = setup().await?;
-    broker
-        .add_connection(NewConnection {
-            id: "api".into(),
-            provider: "plain".into(),
-            api_base_url: Some(server.base_url()),
-            ..NewConnection::default()
-        })
-        .await?;
-    let whoami = || {
-        http::Request::get("/api/whoami")
-            .body(bytes::Bytes::new())
-            .context("request")
-    };
+    connect_api(&broker, "api", &server).await?;
     // The route (base URL, token placement) is cached after the first call.
     for _ in 0..2 {
         ensure!(broker.request("api", whoami()?).await?.status() == 200);
@@ -357,21 +365,9 @@ async fn plugins_reload_over_the_api() -> anyhow::Result<()> {
 async fn a_version_replaced_through_the_host_reaches_the_brokers_connections() -> anyhow::Result<()>
 {
     let (_dir, broker, server) = setup().await?;
-    broker
-        .add_connection(NewConnection {
-            id: "c1".into(),
-            provider: "plain".into(),
-            api_base_url: Some(server.base_url()),
-            ..NewConnection::default()
-        })
-        .await?;
+    connect_api(&broker, "c1", &server).await?;
     broker.get_token("c1").await?;
     ensure!(last_plugin_version(&server)?.is_none());
-    let whoami = || {
-        http::Request::get("/api/whoami")
-            .body(bytes::Bytes::new())
-            .context("request")
-    };
     ensure!(broker.request("c1", whoami()?).await?.status() == 200);
     // An embedder swapping the plugin in the host, without the broker's reload: the
     // broker's cached provider for `c1` notices the new plugin generation.
