@@ -86,7 +86,8 @@ enum Command {
     /// Check the configuration: load plugins and validate every provider.
     Check,
     /// Run the HTTP service: API (OpenAPI at /openapi.json), OAuth callback, outbound
-    /// proxy, metrics, health; the background refresher runs with it.
+    /// proxy, metrics, health; the background refresher runs with it. SIGHUP reloads the
+    /// plugins (new plugins, new versions); SIGTERM stops it gracefully.
     Serve(service_cmds::ServeArgs),
     /// Admin API keys of the service.
     Apikeys {
