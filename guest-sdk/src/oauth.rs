@@ -36,6 +36,23 @@ pub enum BodyFormat {
     Json,
 }
 
+/// Whether the authorization-code flow uses PKCE: the `pkce` flag, on when unset. A
+/// provider that rejects PKCE gets neither `code_challenge` nor `code_verifier` when the
+/// operator sets `pkce = false`.
+pub fn pkce_enabled(settings: &Settings) -> Result<bool, OAuthError> {
+    settings.flag_or("pkce", true)
+}
+
+/// Renames standard parameters as the `param_names` map says (e.g. `client_id =
+/// "client_key"`, `redirect_uri = "redirect_url"`), for providers that spell them
+/// differently; used on token requests, device authorization and authorization URLs.
+pub fn rename_params(settings: &Settings, params: &mut Params<'_>) -> Result<(), OAuthError> {
+    for (from, to) in settings.map("param_names")? {
+        params.rename(from, to);
+    }
+    Ok(())
+}
+
 /// The standard parameters of a grant: `grant_type` and what the grant needs. Scopes are
 /// added (joined by `separator`) for grants that request them.
 pub fn grant_params<'a>(
@@ -63,7 +80,9 @@ pub fn grant_params<'a>(
             params.add("grant_type", "authorization_code");
             params.add_secret("code", exchange.code);
             params.add("redirect_uri", &exchange.redirect_uri);
-            if let Some(verifier) = exchange.pkce_verifier {
+            if let Some(verifier) = exchange.pkce_verifier
+                && pkce_enabled(settings)?
+            {
                 params.add_secret("code_verifier", verifier);
             }
         }
@@ -294,9 +313,8 @@ pub fn append_query(base: &str, params: &[(String, String)]) -> String {
     format!("{base}{sep}{}", ser.finish())
 }
 
-/// The standard authorization URL (RFC 6749 §4.1.1, RFC 7636 §4.3): `response_type=code`,
-/// `client_id`, `redirect_uri`, `scope`, `state`, PKCE S256 challenge, `prompt`, then
-/// `extra` (the plugin's or operator's parameters) and the request's own extras.
+/// The standard authorization URL (RFC 6749 §4.1.1, RFC 7636 §4.3): `base` with the
+/// parameters of [`authorization_query`].
 pub fn authorization_url(
     base: &str,
     client_id: &str,
@@ -304,6 +322,22 @@ pub fn authorization_url(
     separator: &str,
     extra: &[(String, String)],
 ) -> String {
+    append_query(
+        base,
+        &authorization_query(client_id, request, separator, extra),
+    )
+}
+
+/// The standard authorization-request parameters: `response_type=code`, `client_id`,
+/// `redirect_uri`, `scope`, `state`, PKCE S256 challenge, `prompt`, then `extra` (the
+/// plugin's or operator's parameters) and the request's own extras, each replacing a
+/// parameter of the same name.
+pub fn authorization_query(
+    client_id: &str,
+    request: &AuthorizationRequest,
+    separator: &str,
+    extra: &[(String, String)],
+) -> Vec<(String, String)> {
     let mut q: Vec<(String, String)> = vec![
         ("response_type".into(), "code".into()),
         ("client_id".into(), client_id.into()),
@@ -324,7 +358,7 @@ pub fn authorization_url(
         q.retain(|(name, _)| name != k);
         q.push((k.clone(), v.clone()));
     }
-    append_query(base, &q)
+    q
 }
 
 /// Parses a device authorization response (RFC 8628 §3.2; also accepts Google's

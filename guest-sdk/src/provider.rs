@@ -137,7 +137,8 @@ pub trait Provider {
         })
     }
 
-    /// Builds the token request from the hooks above.
+    /// Builds the token request from the hooks above, then renames standard parameters as
+    /// the `param_names` map says ([`oauth::rename_params`]).
     fn token_request<'a>(
         settings: &'a Settings,
         request: &TokenRequest<'a>,
@@ -147,6 +148,7 @@ pub trait Provider {
         Self::extra_params(settings, request, &mut params)?;
         let mut req = http::Request::post(Self::token_url(settings, request)?);
         req = Self::authenticate_client(settings, req, &mut params)?;
+        oauth::rename_params(settings, &mut params)?;
         for (k, v) in Self::token_headers(settings, request)? {
             req = req.header(&k, &v);
         }
@@ -184,8 +186,9 @@ pub trait Provider {
         Ok(settings.map("auth_params")?.to_vec())
     }
 
-    /// The authorization URL (default: [`oauth::authorization_url`] on the
-    /// `authorization_url` setting).
+    /// The authorization URL (default: [`oauth::authorization_query`] on the
+    /// `authorization_url` setting; without the PKCE challenge when `pkce = false`, standard
+    /// names replaced as the `param_names` map says).
     fn authorization_url(
         settings: &Settings,
         request: &AuthorizationRequest,
@@ -193,13 +196,23 @@ pub trait Provider {
         let base = settings.require_text("authorization_url")?;
         let client_id = settings.require_text("client_id")?;
         let separator = Self::scope_separator(settings)?;
-        Ok(oauth::authorization_url(
-            base,
+        let mut query = oauth::authorization_query(
             client_id,
             request,
             &separator,
             &Self::authorization_params(settings)?,
-        ))
+        );
+        if !oauth::pkce_enabled(settings)? {
+            query.retain(|(name, _)| !name.starts_with("code_challenge"));
+        }
+        for (from, to) in settings.map("param_names")? {
+            for (name, _) in &mut query {
+                if name == from {
+                    name.clone_from(to);
+                }
+            }
+        }
+        Ok(oauth::append_query(base, &query))
     }
 
     /// Starts a device authorization at the `device_authorization_url` setting (RFC 8628).
@@ -214,6 +227,7 @@ pub trait Provider {
         }
         let req = http::Request::post(url).header("accept", "application/json");
         let req = Self::authenticate_client(settings, req, &mut params)?;
+        oauth::rename_params(settings, &mut params)?;
         let response = req.form(params).send()?;
         oauth::parse_device_authorization(
             response.status,

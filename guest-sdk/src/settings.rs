@@ -67,6 +67,15 @@ impl Settings {
         }
     }
 
+    /// A flag with a default for when it is unset (for flags whose absence means "on").
+    pub fn flag_or(&self, name: &str, default: bool) -> Result<bool, OAuthError> {
+        match self.get(name) {
+            None => Ok(default),
+            Some(SettingValue::Flag(b)) => Ok(*b),
+            Some(other) => Err(Self::wrong(name, "true or false", other)),
+        }
+    }
+
     /// A number, if set.
     pub fn number(&self, name: &str) -> Result<Option<i64>, OAuthError> {
         match self.get(name) {
@@ -155,6 +164,15 @@ mod tests {
                 value: SettingValue::Text("Body".into()),
             },
         ])
+    }
+
+    #[test]
+    fn a_flag_with_a_default() {
+        let s = settings();
+        assert_eq!(s.flag_or("pkce", true).ok(), Some(true));
+        assert_eq!(s.flag_or("json", false).ok(), Some(true));
+        let e = s.flag_or("mode", true).expect_err("text is not a flag");
+        assert_eq!(e.field.as_deref(), Some("mode"));
     }
 
     #[test]

@@ -93,6 +93,17 @@ impl Provider for Generic {
                     "Extra body parameters on refresh only",
                 ),
                 ConfigField::optional("extra_headers", TextMap, "Extra token-request headers"),
+                ConfigField::optional(
+                    "param_names",
+                    TextMap,
+                    "Standard parameters the provider names differently, e.g. client_id = \"client_key\" (token requests and the authorization URL)",
+                ),
+                ConfigField::with_default(
+                    "pkce",
+                    Flag,
+                    "true",
+                    "Use PKCE (S256) in the authorization-code flow; false for providers that reject it",
+                ),
                 ConfigField::with_default("scope_separator", Text, " ", "Separator between scopes"),
                 ConfigField::with_default(
                     "body_format",

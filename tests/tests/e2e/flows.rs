@@ -188,6 +188,105 @@ async fn authorization_code_with_pkce_connects_and_the_token_works() -> anyhow::
     Ok(())
 }
 
+/// The code exchange the token server received last.
+fn last_code_exchange(
+    server: &TokenServer,
+) -> anyhow::Result<grantbox_token_server::RecordedRequest> {
+    server
+        .requests()
+        .into_iter()
+        .rev()
+        .find(|r| r.params.get("grant_type").map(String::as_str) == Some("authorization_code"))
+        .context("a code exchange was made")
+}
+
+/// Provider `acme` registered again with `more` settings.
+async fn update_acme(
+    broker: &Broker,
+    more: impl FnOnce(ProviderConfig) -> ProviderConfig,
+) -> anyhow::Result<()> {
+    let acme = broker.store().provider("acme").await?.context("acme")?;
+    broker.update_provider(more(acme.to_config())).await?;
+    Ok(())
+}
+
+/// Many providers do not support PKCE and refuse its parameters: with `pkce = false` the
+/// plugin sends neither the challenge nor the verifier.
+#[tokio::test]
+async fn pkce_can_be_turned_off_for_providers_that_reject_it() -> anyhow::Result<()> {
+    let server = TokenServer::start(Behavior {
+        reject_pkce: true,
+        require_pkce: false,
+        ..behavior()
+    })
+    .await?;
+    let (_dir, broker) = setup(&server).await?;
+    // With PKCE (the default) this provider refuses the authorization request.
+    let start = broker
+        .start_authorization("alice", &ConnectOptions::new(REDIRECT))
+        .await?;
+    ensure!(start.url.contains("code_challenge="), "{}", start.url);
+    let refused = visit(&start.url).await?;
+    ensure!(
+        param(&refused, "error").as_deref() == Some("invalid_request"),
+        "{refused}"
+    );
+
+    update_acme(&broker, |c| c.setting("pkce", false)).await?;
+    let start = broker
+        .start_authorization("alice", &ConnectOptions::new(REDIRECT))
+        .await?;
+    ensure!(!start.url.contains("code_challenge"), "{}", start.url);
+    broker
+        .complete_authorization(AuthorizationCallback::from_query(&visit(&start.url).await?))
+        .await?;
+    broker.get_token("alice").await?;
+    ensure!(
+        !last_code_exchange(&server)?
+            .params
+            .contains_key("code_verifier")
+    );
+    Ok(())
+}
+
+/// Some providers spell standard parameters differently (TikTok: `client_key` for
+/// `client_id`); `param_names` renames them in the authorization URL and token requests.
+#[tokio::test]
+async fn standard_parameters_can_be_renamed() -> anyhow::Result<()> {
+    let server = TokenServer::start(Behavior {
+        client_id_param: "client_key".into(),
+        client_auth: grantbox_token_server::ClientAuth::BodyOnly,
+        ..behavior()
+    })
+    .await?;
+    let (_dir, broker) = setup(&server).await?;
+    update_acme(&broker, |c| {
+        c.setting("client_auth", "body").setting(
+            "param_names",
+            BTreeMap::from([("client_id".to_owned(), "client_key".to_owned())]),
+        )
+    })
+    .await?;
+    let start = broker
+        .start_authorization("alice", &ConnectOptions::new(REDIRECT))
+        .await?;
+    let url = url::Url::parse(&start.url)?;
+    let query = url.query().unwrap_or_default();
+    ensure!(
+        param(query, "client_key").as_deref() == Some(CLIENT_ID)
+            && param(query, "client_id").is_none(),
+        "{url}"
+    );
+    broker
+        .complete_authorization(AuthorizationCallback::from_query(&visit(&start.url).await?))
+        .await?;
+    broker.get_token("alice").await?;
+    let exchange = last_code_exchange(&server)?;
+    ensure!(exchange.params.get("client_key").map(String::as_str) == Some(CLIENT_ID));
+    ensure!(!exchange.params.contains_key("client_id"), "{exchange:?}");
+    Ok(())
+}
+
 /// Connects `id` through the authorization endpoint (the user approves).
 async fn connect(broker: &Broker, id: &str) -> anyhow::Result<()> {
     let start = broker

@@ -173,8 +173,11 @@ pub(crate) async fn authorize(
 
 fn authorize_inner(shared: &Shared, b: &crate::Behavior, q: &BTreeMap<String, String>) -> Response {
     // Errors about the client or the redirect URI are shown, never redirected (§4.1.2.1).
-    let Some(client_id) = q.get("client_id") else {
-        return error_page(StatusCode::BAD_REQUEST, "client_id is missing");
+    let Some(client_id) = q.get(&b.client_id_param) else {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            &format!("{} is missing", b.client_id_param),
+        );
     };
     if *client_id != b.client_id {
         return error_page(StatusCode::BAD_REQUEST, "unknown client_id");
@@ -200,6 +203,12 @@ fn authorize_inner(shared: &Shared, b: &crate::Behavior, q: &BTreeMap<String, St
         return redirect_error("unsupported_response_type", "response_type must be code");
     }
     let challenge = q.get("code_challenge").cloned();
+    if challenge.is_some() && b.reject_pkce {
+        return redirect_error(
+            "invalid_request",
+            "unsupported parameter code_challenge: PKCE is not supported",
+        );
+    }
     match (
         challenge.as_deref(),
         q.get("code_challenge_method").map(String::as_str),
@@ -341,6 +350,13 @@ pub(crate) fn redeem_code(
             "redirect_uri does not match the authorization request",
         ));
     }
+    if shared.behavior().reject_pkce && params.contains_key("code_verifier") {
+        return Err(fail(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "unsupported parameter code_verifier: PKCE is not supported",
+        ));
+    }
     if let Some(challenge) = &grant.challenge {
         let Some(verifier) = params.get("code_verifier") else {
             return Err(fail(
@@ -368,7 +384,7 @@ pub(crate) async fn device_code(
     let client_id = basic
         .as_ref()
         .map(|(id, _)| id.clone())
-        .or_else(|| params.get("client_id").cloned());
+        .or_else(|| params.get(&b.client_id_param).cloned());
     if client_id.as_deref() != Some(b.client_id.as_str()) {
         return (
             StatusCode::UNAUTHORIZED,

@@ -164,6 +164,13 @@ pub struct Behavior {
     pub allow_loopback_redirects: bool,
     /// Require a PKCE S256 challenge on authorization requests.
     pub require_pkce: bool,
+    /// The provider does not support PKCE (as many do not): an authorization request with
+    /// `code_challenge`, or a token request with `code_verifier`, is refused
+    /// (`invalid_request`).
+    pub reject_pkce: bool,
+    /// Name of the client id parameter in authorization requests and token request bodies
+    /// (`client_id`; TikTok spells it `client_key`).
+    pub client_id_param: String,
     /// What the user does at the authorization endpoint.
     pub authorize_decision: AuthorizeDecision,
     /// Query parameters every authorization request must carry (e.g. `access_type=offline`).
@@ -212,6 +219,8 @@ impl Default for Behavior {
             redirect_uris: Vec::new(),
             allow_loopback_redirects: true,
             require_pkce: true,
+            reject_pkce: false,
+            client_id_param: "client_id".into(),
             authorize_decision: AuthorizeDecision::Approve,
             required_auth_params: Vec::new(),
             code_ttl: Duration::from_secs(60),
@@ -715,7 +724,7 @@ fn handle_token(
     // Client authentication (RFC 6749 §2.3.1).
     let body_creds = params.get("client_secret").map(|s| {
         (
-            params.get("client_id").cloned().unwrap_or_default(),
+            params.get(&b.client_id_param).cloned().unwrap_or_default(),
             s.clone(),
         )
     });
