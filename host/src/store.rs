@@ -287,6 +287,19 @@ pub struct ApiKeyRecord {
     pub revoked_at: Option<SystemTime>,
 }
 
+/// An admin-page session (the cookie value itself is never stored, only its hash).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminSessionRecord {
+    /// Hex BLAKE3 hash of the session cookie's value.
+    pub id_hash: String,
+    /// The API key the session was opened with; the session ends with it.
+    pub key_id: String,
+    /// Opened.
+    pub created_at: SystemTime,
+    /// Ends.
+    pub expires_at: SystemTime,
+}
+
 /// What the token lifecycle needs from a database. Implementations must make
 /// [`Store::save_tokens`] durable before returning, and must never change token columns in
 /// [`Store::record_failure`].
@@ -354,6 +367,22 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     async fn api_keys(&self) -> Result<Vec<ApiKeyRecord>>;
     /// Revokes a key. Returns whether an unrevoked key with this id existed.
     async fn revoke_api_key(&self, id: &str) -> Result<bool>;
+
+    /// Opens an admin-page session; also deletes sessions that expired before its
+    /// creation. Fails with `NotFound` if its API key does not exist.
+    async fn create_admin_session(&self, session: &AdminSessionRecord) -> Result<()>;
+    /// The live session with this hash at `now`: not expired, and its API key not revoked.
+    async fn admin_session(
+        &self,
+        id_hash: &str,
+        now: SystemTime,
+    ) -> Result<Option<AdminSessionRecord>>;
+    /// Ends a session (log-out). Returns whether it existed.
+    async fn delete_admin_session(&self, id_hash: &str) -> Result<bool>;
+    /// Sets the one-time message of a session's next page.
+    async fn set_admin_flash(&self, id_hash: &str, message: &str) -> Result<()>;
+    /// Takes (clears and returns) the one-time message of a session.
+    async fn take_admin_flash(&self, id_hash: &str) -> Result<Option<String>>;
 
     /// Re-seals every secret under the keyring's active key. Returns how many values were
     /// re-sealed.

@@ -179,12 +179,7 @@ async fn page_forms_need_a_session_and_its_csrf_token() -> anyhow::Result<()> {
         .to_owned();
     assert!(csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"));
     let html = page.text().await?;
-    let csrf = html
-        .split("name=csrf value=\"")
-        .nth(1)
-        .and_then(|r| r.split('"').next())
-        .context("csrf token in the page")?
-        .to_owned();
+    let csrf = csrf_in(&html)?;
 
     let connect = |cookie: Option<&str>, token: &str| {
         let mut r = http
@@ -229,5 +224,112 @@ async fn page_forms_need_a_session_and_its_csrf_token() -> anyhow::Result<()> {
         r.headers().get("location").and_then(|v| v.to_str().ok()),
         Some("/login")
     );
+    Ok(())
+}
+
+/// Logs in on the admin page at `base`; returns the session cookie (`name=value`).
+async fn log_in(http: &reqwest::Client, base: &str, key: &str) -> anyhow::Result<String> {
+    let login = http
+        .post(format!("{base}/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("api_key={key}"))
+        .send()
+        .await?;
+    ensure!(login.status() == 303, "log-in: {}", login.status());
+    cookie_of(&login).context("a session cookie")
+}
+
+/// The admin page at `base` for `cookie`: its HTML, or where it redirects to.
+async fn admin_page(
+    http: &reqwest::Client,
+    base: &str,
+    cookie: &str,
+) -> anyhow::Result<Result<String, String>> {
+    let page = http
+        .get(format!("{base}/"))
+        .header("cookie", cookie)
+        .send()
+        .await?;
+    if page.status().is_redirection() {
+        let to = page.headers().get("location").context("location")?;
+        return Ok(Err(to.to_str()?.to_owned()));
+    }
+    ensure!(page.status() == 200, "{}", page.status());
+    Ok(Ok(page.text().await?))
+}
+
+/// The CSRF token of the page's forms.
+fn csrf_in(html: &str) -> anyhow::Result<String> {
+    Ok(html
+        .split("name=csrf value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .context("csrf token in the page")?
+        .to_owned())
+}
+
+/// Posts one of the page's forms (its CSRF token only); returns the status.
+async fn post_form(
+    http: &reqwest::Client,
+    url: &str,
+    cookie: &str,
+    csrf: &str,
+) -> anyhow::Result<u16> {
+    let r = http
+        .post(url)
+        .header("cookie", cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("csrf={csrf}"))
+        .send()
+        .await?;
+    Ok(r.status().as_u16())
+}
+
+/// The admin page's HTML for a logged-in `cookie`.
+async fn page_html(http: &reqwest::Client, base: &str, cookie: &str) -> anyhow::Result<String> {
+    admin_page(http, base, cookie)
+        .await?
+        .map_err(|to| anyhow::anyhow!("redirected to {to}"))
+}
+
+#[tokio::test]
+async fn sessions_live_in_the_store_and_end_with_their_api_key() -> anyhow::Result<()> {
+    let s = setup().await?;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let cookie = log_in(&http, &s.base, &s.key).await?;
+    // Another service over the same store (a restart, or a second replica behind a load
+    // balancer) knows the session, and the same CSRF token is valid there.
+    let other = serve_on_loopback(s.broker.clone(), |_| {}).await?;
+    let html = page_html(&http, &other.base, &cookie).await?;
+    ensure!(html.contains("alice"));
+    let csrf = csrf_in(&html)?;
+    // A form posted to one replica leaves its message for the next page, on the other.
+    let url = format!("{}/ui/connections/alice/disconnect", s.base);
+    ensure!(post_form(&http, &url, &cookie, &csrf).await? == 303);
+    let html = page_html(&http, &other.base, &cookie).await?;
+    ensure!(
+        html.contains("id=flash") && html.contains("disconnected"),
+        "{html}"
+    );
+    let html = page_html(&http, &other.base, &cookie).await?;
+    ensure!(!html.contains("id=flash"), "the message is shown once");
+
+    // Logging out on one ends the session on both.
+    let url = format!("{}/logout", other.base);
+    ensure!(post_form(&http, &url, &cookie, &csrf).await? == 303);
+    let gone = admin_page(&http, &s.base, &cookie).await?;
+    ensure!(gone == Err("/login".to_owned()), "{gone:?}");
+
+    // Revoking the API key ends the sessions opened with it, at once.
+    let cookie = log_in(&http, &s.base, &s.key).await?;
+    ensure!(admin_page(&http, &s.base, &cookie).await?.is_ok());
+    // `gbx_<id>_<secret>`: the public id is `gbx_<id>`.
+    let key_id = s.key.splitn(3, '_').take(2).collect::<Vec<_>>().join("_");
+    ensure!(s.broker.store().revoke_api_key(&key_id).await?);
+    let gone = admin_page(&http, &s.base, &cookie).await?;
+    ensure!(gone == Err("/login".to_owned()), "{gone:?}");
+    let _ = other.stop.send(());
     Ok(())
 }

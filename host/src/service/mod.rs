@@ -64,7 +64,6 @@ pub(crate) struct ServiceInner {
     pub(crate) config: ServiceConfig,
     pub(crate) keys: auth::KeyCache,
     pub(crate) devices: device::DeviceJobs,
-    pub(crate) sessions: ui::Sessions,
     pub(crate) shutting_down: AtomicBool,
 }
 
@@ -94,7 +93,6 @@ impl Service {
                 broker,
                 config,
                 devices: device::DeviceJobs::default(),
-                sessions: ui::Sessions::default(),
                 shutting_down: AtomicBool::new(false),
             }),
         }

@@ -2,15 +2,16 @@
 //! that runs the authorization-code flow, add and disconnect. Server-rendered HTML, no
 //! script at all.
 //!
-//! Security: log-in with an admin API key creates a session (256 random bits, kept in
-//! memory, `HttpOnly; SameSite=Lax` cookie, 12 h); every form carries the session's CSRF
-//! token, checked on every POST (with `SameSite=Lax`, a cross-site POST carries no cookie
+//! Security: log-in with an admin API key creates a session (256 random bits; the store
+//! keeps only its hash, so sessions survive restarts and are shared by replicas;
+//! `HttpOnly; SameSite=Lax` cookie, 12 h, ended early by log-out or by revoking the API key
+//! it was opened with); every form carries the session's CSRF token (derived from the
+//! session's secret value), checked on every POST (with `SameSite=Lax`, a cross-site POST carries no cookie
 //! either); responses forbid framing and scripts (`Content-Security-Policy`), are not
 //! cached, and no secret — token, client secret, key — is ever rendered.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Form;
 use axum::Router;
@@ -26,22 +27,11 @@ use serde::Deserialize;
 
 use super::Service;
 use super::api::start_connect;
-use crate::store::{ConnectionRecord, ConnectionState, NewConnection};
+use crate::apikeys;
+use crate::store::{AdminSessionRecord, ConnectionRecord, ConnectionState, NewConnection};
 
 const COOKIE: &str = "grantbox_session";
 const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
-
-struct Session {
-    csrf: String,
-    created: Instant,
-}
-
-/// Admin-page sessions, in memory (a restart logs everyone out).
-#[derive(Default)]
-pub(crate) struct Sessions {
-    sessions: Mutex<HashMap<String, Session>>,
-    flash: Mutex<HashMap<String, String>>,
-}
 
 fn random() -> String {
     let mut b = [0u8; 32];
@@ -49,47 +39,55 @@ fn random() -> String {
     URL_SAFE_NO_PAD.encode(b)
 }
 
-impl Sessions {
-    fn create(&self) -> (String, String) {
-        let id = random();
-        let csrf = random();
-        if let Ok(mut s) = self.sessions.lock() {
-            s.retain(|_, v| v.created.elapsed() < SESSION_TTL);
-            s.insert(
-                blake3::hash(id.as_bytes()).to_hex().to_string(),
-                Session {
-                    csrf: csrf.clone(),
-                    created: Instant::now(),
-                },
-            );
+/// What the store keeps of a session cookie's value.
+fn session_hash(id: &str) -> String {
+    blake3::hash(id.as_bytes()).to_hex().to_string()
+}
+
+/// The CSRF token of a session: derived from the session's secret cookie value (which a
+/// cross-site page cannot read), so it needs no storage and survives restarts.
+fn csrf_token(id: &str) -> String {
+    URL_SAFE_NO_PAD.encode(blake3::derive_key(
+        "grantbox admin page 2026-11 CSRF token",
+        id.as_bytes(),
+    ))
+}
+
+/// Opens a session for API key `key_id`; returns the cookie value.
+async fn open_session(s: &Service, key_id: &str) -> crate::Result<String> {
+    let id = random();
+    let now = SystemTime::now();
+    s.inner
+        .broker
+        .store()
+        .create_admin_session(&AdminSessionRecord {
+            id_hash: session_hash(&id),
+            key_id: key_id.to_owned(),
+            created_at: now,
+            expires_at: now + SESSION_TTL,
+        })
+        .await?;
+    Ok(id)
+}
+
+async fn set_flash(s: &Service, session: &str, message: String) {
+    let store = s.inner.broker.store();
+    if let Err(e) = store
+        .set_admin_flash(&session_hash(session), &message)
+        .await
+    {
+        tracing::warn!(error = %e, "cannot keep the admin page's message");
+    }
+}
+
+async fn take_flash(s: &Service, session: &str) -> Option<String> {
+    let store = s.inner.broker.store();
+    match store.take_admin_flash(&session_hash(session)).await {
+        Ok(flash) => flash,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the admin page's message");
+            None
         }
-        (id, csrf)
-    }
-
-    /// The CSRF token of a live session.
-    fn csrf(&self, id: &str) -> Option<String> {
-        let s = self.sessions.lock().ok()?;
-        let session = s.get(blake3::hash(id.as_bytes()).to_hex().as_str())?;
-        (session.created.elapsed() < SESSION_TTL).then(|| session.csrf.clone())
-    }
-
-    fn remove(&self, id: &str) {
-        if let Ok(mut s) = self.sessions.lock() {
-            s.remove(blake3::hash(id.as_bytes()).to_hex().as_str());
-        }
-    }
-
-    fn set_flash(&self, id: &str, message: String) {
-        if let Ok(mut f) = self.flash.lock() {
-            f.insert(blake3::hash(id.as_bytes()).to_hex().to_string(), message);
-        }
-    }
-
-    fn take_flash(&self, id: &str) -> Option<String> {
-        self.flash
-            .lock()
-            .ok()?
-            .remove(blake3::hash(id.as_bytes()).to_hex().as_str())
     }
 }
 
@@ -114,11 +112,25 @@ fn session_id(headers: &HeaderMap) -> Option<String> {
         .map(|(_, v)| v.to_owned())
 }
 
-/// The session and its CSRF token, if logged in.
-fn logged_in(s: &Service, headers: &HeaderMap) -> Option<(String, String)> {
+/// The session and its CSRF token, if logged in: the session is in the store, not
+/// expired, and its API key is not revoked.
+async fn logged_in(s: &Service, headers: &HeaderMap) -> Option<(String, String)> {
     let id = session_id(headers)?;
-    let csrf = s.inner.sessions.csrf(&id)?;
-    Some((id, csrf))
+    let store = s.inner.broker.store();
+    match store
+        .admin_session(&session_hash(&id), SystemTime::now())
+        .await
+    {
+        Ok(Some(_)) => {
+            let csrf = csrf_token(&id);
+            Some((id, csrf))
+        }
+        Ok(None) => None,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the admin session");
+            None
+        }
+    }
 }
 
 fn esc(t: &str) -> String {
@@ -187,7 +199,24 @@ struct LoginForm {
 }
 
 async fn login(State(s): State<Service>, Form(form): Form<LoginForm>) -> Response {
-    if !super::auth::key_is_valid(&s, form.api_key.trim()).await {
+    let key = match apikeys::verify(s.inner.broker.store().as_ref(), form.api_key.trim()).await {
+        Ok(key) => key,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot verify an API key");
+            None
+        }
+    };
+    let session = match &key {
+        Some(key) => match open_session(&s, &key.id).await {
+            Ok(id) => Some(id),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot open an admin session");
+                None
+            }
+        },
+        None => None,
+    };
+    let Some(id) = session else {
         let mut r = layout(
             "grantbox — log in",
             "<h1>grantbox</h1><p id=error class=flash>Invalid or revoked API key.</p>\
@@ -196,8 +225,7 @@ async fn login(State(s): State<Service>, Form(form): Form<LoginForm>) -> Respons
         );
         *r.status_mut() = StatusCode::UNAUTHORIZED;
         return r;
-    }
-    let (id, _) = s.inner.sessions.create();
+    };
     let secure = if s.inner.config.public_base_url.scheme() == "https" {
         "; Secure"
     } else {
@@ -221,12 +249,12 @@ struct CsrfForm {
 
 /// The session of a logged-in user who posted a form with the session's CSRF token;
 /// otherwise the answer to send instead (to the log-in page, or 403).
-fn form_session(
+async fn form_session(
     s: &Service,
     headers: &HeaderMap,
     form_csrf: &str,
 ) -> Result<String, Box<Response>> {
-    let Some((session, csrf)) = logged_in(s, headers) else {
+    let Some((session, csrf)) = logged_in(s, headers).await else {
         return Err(Box::new(Redirect::to("/login").into_response()));
     };
     if !csrf_ok(&csrf, form_csrf) {
@@ -256,11 +284,19 @@ fn forbidden() -> Response {
 }
 
 async fn logout(State(s): State<Service>, headers: HeaderMap, Form(f): Form<CsrfForm>) -> Response {
-    let id = match form_session(&s, &headers, &f.csrf) {
+    let id = match form_session(&s, &headers, &f.csrf).await {
         Ok(session) => session,
         Err(refused) => return *refused,
     };
-    s.inner.sessions.remove(&id);
+    if let Err(e) = s
+        .inner
+        .broker
+        .store()
+        .delete_admin_session(&session_hash(&id))
+        .await
+    {
+        tracing::warn!(error = %e, "cannot end the admin session");
+    }
     let mut r = Redirect::to("/login").into_response();
     r.headers_mut().insert(
         header::SET_COOKIE,
@@ -332,7 +368,7 @@ fn row(c: &ConnectionRecord, csrf: &str) -> String {
 }
 
 async fn index(State(s): State<Service>, headers: HeaderMap) -> Response {
-    let Some((session, csrf)) = logged_in(&s, &headers) else {
+    let Some((session, csrf)) = logged_in(&s, &headers).await else {
         return Redirect::to("/login").into_response();
     };
     let store = s.inner.broker.store();
@@ -350,10 +386,8 @@ async fn index(State(s): State<Service>, headers: HeaderMap) -> Response {
     for c in &connections {
         *counts.entry(c.provider.as_str()).or_default() += 1;
     }
-    let flash = s
-        .inner
-        .sessions
-        .take_flash(&session)
+    let flash = take_flash(&s, &session)
+        .await
         .map(|m| format!("<p class=flash id=flash>{}</p>", esc(&m)))
         .unwrap_or_default();
     let provider_rows: String = providers
@@ -405,7 +439,7 @@ async fn add_connection(
     headers: HeaderMap,
     Form(f): Form<AddForm>,
 ) -> Response {
-    let session = match form_session(&s, &headers, &f.csrf) {
+    let session = match form_session(&s, &headers, &f.csrf).await {
         Ok(session) => session,
         Err(refused) => return *refused,
     };
@@ -424,7 +458,7 @@ async fn add_connection(
         Ok(()) => format!("Connection `{}` added.", f.id.trim()),
         Err(e) => format!("Could not add the connection: {e}"),
     };
-    s.inner.sessions.set_flash(&session, message);
+    set_flash(&s, &session, message).await;
     Redirect::to("/").into_response()
 }
 
@@ -434,16 +468,14 @@ async fn connect(
     Path(id): Path<String>,
     Form(f): Form<CsrfForm>,
 ) -> Response {
-    let session = match form_session(&s, &headers, &f.csrf) {
+    let session = match form_session(&s, &headers, &f.csrf).await {
         Ok(session) => session,
         Err(refused) => return *refused,
     };
     match start_connect(&s, &id, None, BTreeMap::new(), Some("/".into())).await {
         Ok(view) => Redirect::to(&view.authorization_url).into_response(),
         Err(e) => {
-            s.inner
-                .sessions
-                .set_flash(&session, format!("Could not connect `{id}`: {}", e.0));
+            set_flash(&s, &session, format!("Could not connect `{id}`: {}", e.0)).await;
             Redirect::to("/").into_response()
         }
     }
@@ -455,7 +487,7 @@ async fn disconnect(
     Path(id): Path<String>,
     Form(f): Form<CsrfForm>,
 ) -> Response {
-    let session = match form_session(&s, &headers, &f.csrf) {
+    let session = match form_session(&s, &headers, &f.csrf).await {
         Ok(session) => session,
         Err(refused) => return *refused,
     };
@@ -463,6 +495,6 @@ async fn disconnect(
         Ok(()) => format!("Connection `{id}` disconnected (its tokens were deleted)."),
         Err(e) => format!("Could not disconnect `{id}`: {e}"),
     };
-    s.inner.sessions.set_flash(&session, message);
+    set_flash(&s, &session, message).await;
     Redirect::to("/").into_response()
 }

@@ -22,8 +22,8 @@ use super::codec::{
     seal_settings, to_millis,
 };
 use super::{
-    ApiKeyRecord, ConnectionRecord, ConnectionState, Failure, NewConnection, Overrides,
-    PendingAuthorization, ProviderRecord, Store, StoredToken, TokenUpdate,
+    AdminSessionRecord, ApiKeyRecord, ConnectionRecord, ConnectionState, Failure, NewConnection,
+    Overrides, PendingAuthorization, ProviderRecord, Store, StoredToken, TokenUpdate,
 };
 use crate::crypto::Keyring;
 use crate::error::{Error, Result};
@@ -52,6 +52,15 @@ impl MigrationSource<'static> for Embedded {
                     MigrationType::Simple,
                     Cow::Borrowed(include_str!(
                         "../../migrations/sqlite/0002_flows_and_api_keys.sql"
+                    )),
+                    false,
+                ),
+                Migration::new(
+                    3,
+                    Cow::Borrowed("admin sessions"),
+                    MigrationType::Simple,
+                    Cow::Borrowed(include_str!(
+                        "../../migrations/sqlite/0003_admin_sessions.sql"
                     )),
                     false,
                 ),
@@ -769,7 +778,104 @@ impl Store for SqliteStore {
                 .execute(&self.pool)
                 .await
                 .map_err(|e| db_err("revoking the API key", e))?;
+        // Its admin-page sessions end with it (they are refused already: see
+        // `admin_session`); this only tidies up.
+        sqlx::query("DELETE FROM admin_sessions WHERE key_id = ?1")
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| db_err("ending the key's admin sessions", e))?;
         Ok(done.rows_affected() > 0)
+    }
+
+    async fn create_admin_session(&self, session: &AdminSessionRecord) -> Result<()> {
+        sqlx::query("DELETE FROM admin_sessions WHERE expires_at < ?1")
+            .bind(to_millis(session.created_at))
+            .execute(&self.pool)
+            .await
+            .map_err(|e| db_err("deleting expired admin sessions", e))?;
+        sqlx::query(
+            "INSERT INTO admin_sessions (id_hash, key_id, created_at, expires_at) \
+             VALUES (?1, ?2, ?3, ?4)",
+        )
+        .bind(&session.id_hash)
+        .bind(&session.key_id)
+        .bind(to_millis(session.created_at))
+        .bind(to_millis(session.expires_at))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| {
+            if is_fk_violation(&e) {
+                Error::NotFound {
+                    what: "API key",
+                    name: session.key_id.clone(),
+                }
+            } else {
+                db_err("opening the admin session", e)
+            }
+        })?;
+        Ok(())
+    }
+
+    async fn admin_session(
+        &self,
+        id_hash: &str,
+        now: SystemTime,
+    ) -> Result<Option<AdminSessionRecord>> {
+        let row = sqlx::query(
+            "SELECT s.id_hash, s.key_id, s.created_at, s.expires_at FROM admin_sessions s \
+             JOIN api_keys k ON k.id = s.key_id \
+             WHERE s.id_hash = ?1 AND s.expires_at > ?2 AND k.revoked_at IS NULL",
+        )
+        .bind(id_hash)
+        .bind(to_millis(now))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| db_err("reading the admin session", e))?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(AdminSessionRecord {
+            id_hash: get(&row, "id_hash")?,
+            key_id: get(&row, "key_id")?,
+            created_at: from_millis(get(&row, "created_at")?),
+            expires_at: from_millis(get(&row, "expires_at")?),
+        }))
+    }
+
+    async fn delete_admin_session(&self, id_hash: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM admin_sessions WHERE id_hash = ?1")
+            .bind(id_hash)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| db_err("ending the admin session", e))?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn set_admin_flash(&self, id_hash: &str, message: &str) -> Result<()> {
+        sqlx::query("UPDATE admin_sessions SET flash = ?2 WHERE id_hash = ?1")
+            .bind(id_hash)
+            .bind(message)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| db_err("setting the admin page's message", e))?;
+        Ok(())
+    }
+
+    async fn take_admin_flash(&self, id_hash: &str) -> Result<Option<String>> {
+        let flash: Option<Option<String>> =
+            sqlx::query_scalar("SELECT flash FROM admin_sessions WHERE id_hash = ?1")
+                .bind(id_hash)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(|e| db_err("reading the admin page's message", e))?;
+        let Some(message) = flash.flatten() else {
+            return Ok(None);
+        };
+        sqlx::query("UPDATE admin_sessions SET flash = NULL WHERE id_hash = ?1")
+            .bind(id_hash)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| db_err("clearing the admin page's message", e))?;
+        Ok(Some(message))
     }
 
     async fn reencrypt(&self) -> Result<u64> {
