@@ -4,7 +4,7 @@ mod cache;
 mod loader;
 mod metadata;
 
-pub use cache::CompileCache;
+pub use cache::{CompileCache, UNUSED_ENTRY_LIFETIME};
 pub(crate) use loader::{LoadedPlugin, load};
 pub use metadata::placeholders;
 pub use metadata::{ConfigField, FieldKind, PluginMetadata};

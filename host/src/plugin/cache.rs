@@ -18,12 +18,18 @@
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
 use super::PluginMetadata;
 use crate::error::{Error, Result};
+
+/// How long an entry may go unused before a later compilation deletes it (entries of
+/// replaced plugin versions, or of another engine after an upgrade, would otherwise stay
+/// forever). Each use renews an entry.
+pub const UNUSED_ENTRY_LIFETIME: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// A directory of compiled plugins.
 #[derive(Debug, Clone)]
@@ -96,7 +102,11 @@ impl CompileCache {
             // atomically and never modified in place (see the module docs on mapping).
             // wasmtime also checks the engine compatibility header.
             match unsafe { Component::deserialize_file(engine, &path) } {
-                Ok(c) => return Ok((c, true)),
+                Ok(c) => {
+                    touch(&path);
+                    touch(&path.with_extension("json"));
+                    return Ok((c, true));
+                }
                 Err(e) => {
                     tracing::warn!(path = %path.display(), error = %e, "discarding unusable cache entry");
                     let _ = std::fs::remove_file(&path);
@@ -112,7 +122,45 @@ impl CompileCache {
             }
             Err(e) => tracing::warn!(error = %e, "could not serialize a compiled plugin"),
         }
+        // A compilation is rare and slow anyway: the moment to tidy up.
+        self.prune(SystemTime::now());
         Ok((component, false))
+    }
+
+    /// Deletes entries (and leftover temporary files) not used for
+    /// [`UNUSED_ENTRY_LIFETIME`] at `now`. Returns how many files went.
+    pub fn prune(&self, now: SystemTime) -> usize {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return 0;
+        };
+        let mut removed = 0;
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            let ours =
+                name.ends_with(".cwasm") || name.ends_with(".json") || name.starts_with(".tmp-");
+            let stale = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|modified| now.duration_since(modified).ok())
+                .is_some_and(|age| age > UNUSED_ENTRY_LIFETIME);
+            // Unlinking leaves any process's existing mapping of the file intact.
+            if ours && stale && std::fs::remove_file(entry.path()).is_ok() {
+                removed += 1;
+            }
+        }
+        if removed > 0 {
+            tracing::info!(dir = %self.dir.display(), removed, "unused compile cache entries deleted");
+        }
+        removed
+    }
+}
+
+/// Marks a cache file as used now (its modification time), so pruning keeps it.
+fn touch(path: &Path) {
+    if let Ok(f) = std::fs::File::options().append(true).open(path) {
+        let _ = f.set_modified(SystemTime::now());
     }
 }
 

@@ -1,6 +1,7 @@
 //! Loading plugins: broken files are reported by name while the others load; incompatible
 //! contract versions are refused; compiled code is cached on disk.
 
+use anyhow::ensure;
 use grantbox_e2e::{artifacts, loopback_egress, test_limits};
 use grantbox_host::{Error, Host};
 
@@ -98,6 +99,63 @@ async fn compiled_plugins_are_cached_across_restarts() -> anyhow::Result<()> {
     let info = third.load_plugin_file(artifacts::GENERIC).await?;
     assert!(!info.from_cache);
     assert_eq!(info.metadata.id, "generic");
+    Ok(())
+}
+
+/// Sets a file's modification time `days` in the past.
+fn age(path: &std::path::Path, days: u64) -> anyhow::Result<()> {
+    let when = std::time::SystemTime::now() - std::time::Duration::from_secs(days * 24 * 3600);
+    std::fs::File::options()
+        .append(true)
+        .open(path)?
+        .set_modified(when)?;
+    Ok(())
+}
+
+fn cache_files(dir: &std::path::Path) -> anyhow::Result<Vec<String>> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+#[tokio::test]
+async fn unused_cache_entries_are_pruned_and_used_ones_kept() -> anyhow::Result<()> {
+    let cache = tempfile::tempdir()?;
+    Host::builder()
+        .cache_dir(cache.path())
+        .build()?
+        .load_plugin_file(artifacts::GENERIC)
+        .await?;
+    let generic = cache_files(cache.path())?;
+    ensure!(generic.len() == 2, "code and metadata: {generic:?}");
+    // Entries nobody used for 40 days (a replaced version, an older engine) and a leftover
+    // temporary file; the generic plugin's entry is as old, but a restart uses it.
+    for name in ["0000-old.cwasm", "0000-old.json", ".tmp-1-0000-old.cwasm"] {
+        std::fs::write(cache.path().join(name), b"stale")?;
+        age(&cache.path().join(name), 40)?;
+    }
+    for name in &generic {
+        age(&cache.path().join(name), 40)?;
+    }
+    let host = Host::builder().cache_dir(cache.path()).build()?;
+    ensure!(host.load_plugin_file(artifacts::GENERIC).await?.from_cache);
+    // The next compilation (a plugin not cached yet) tidies up.
+    ensure!(!host.load_plugin_file(artifacts::HOSTILE).await?.from_cache);
+    let left = cache_files(cache.path())?;
+    ensure!(
+        left.len() == 4,
+        "generic's and hostile's entries only: {left:?}"
+    );
+    for name in &generic {
+        ensure!(
+            left.contains(name),
+            "{name} was pruned although used: {left:?}"
+        );
+    }
+    ensure!(!left.iter().any(|n| n.contains("old")), "{left:?}");
     Ok(())
 }
 
