@@ -333,3 +333,47 @@ async fn sessions_live_in_the_store_and_end_with_their_api_key() -> anyhow::Resu
     let _ = other.stop.send(());
     Ok(())
 }
+
+#[tokio::test]
+async fn the_page_lists_plugins_and_reloads_them() -> anyhow::Result<()> {
+    let s = setup().await?;
+    let plugins = tempfile::tempdir()?;
+    let dir = plugins.path().to_owned();
+    let served = serve_on_loopback(s.broker.clone(), move |c| c.plugins_dir = Some(dir)).await?;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let cookie = log_in(&http, &served.base, &s.key).await?;
+    let html = page_html(&http, &served.base, &cookie).await?;
+    ensure!(html.contains("id=\"plugin-generic\""), "{html}");
+    ensure!(!html.contains("id=\"plugin-hostile\""));
+    let csrf = csrf_in(&html)?;
+
+    std::fs::copy(
+        grantbox_e2e::artifacts::HOSTILE,
+        plugins.path().join("hostile.wasm"),
+    )?;
+    std::fs::write(plugins.path().join("broken.wasm"), b"not wasm")?;
+    let url = format!("{}/ui/plugins/reload", served.base);
+    ensure!(post_form(&http, &url, &cookie, "forged-csrf").await? == 403);
+    ensure!(
+        s.broker.host().plugin("hostile").is_none(),
+        "nothing reloaded without CSRF"
+    );
+    ensure!(post_form(&http, &url, &cookie, &csrf).await? == 303);
+    let html = page_html(&http, &served.base, &cookie).await?;
+    ensure!(html.contains("id=\"plugin-hostile\""), "{html}");
+    let flash = html
+        .split("id=flash>")
+        .nth(1)
+        .and_then(|r| r.split("</p>").next())
+        .context("a message")?;
+    ensure!(
+        flash.contains("added hostile")
+            && flash.contains("refused")
+            && flash.contains("broken.wasm"),
+        "{flash}"
+    );
+    let _ = served.stop.send(());
+    Ok(())
+}

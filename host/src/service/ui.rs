@@ -1,5 +1,6 @@
 //! The admin page at `/`: providers and connections with their state, a Connect button
-//! that runs the authorization-code flow, add and disconnect. Server-rendered HTML, no
+//! that runs the authorization-code flow, add and disconnect; the loaded plugins, and a
+//! button that reloads them. Server-rendered HTML, no
 //! script at all.
 //!
 //! Security: log-in with an admin API key creates a session (256 random bits; the store
@@ -99,6 +100,7 @@ pub(crate) fn routes() -> Router<Service> {
         .route("/ui/connections", post(add_connection))
         .route("/ui/connections/{id}/connect", post(connect))
         .route("/ui/connections/{id}/disconnect", post(disconnect))
+        .route("/ui/plugins/reload", post(reload_plugins))
 }
 
 fn session_id(headers: &HeaderMap) -> Option<String> {
@@ -404,6 +406,21 @@ async fn index(State(s): State<Service>, headers: HeaderMap) -> Response {
         })
         .collect();
     let connection_rows: String = connections.iter().map(|c| row(c, &csrf)).collect();
+    let plugin_rows: String = s
+        .inner
+        .broker
+        .host()
+        .plugins()
+        .iter()
+        .map(|p| {
+            format!(
+                "<tr id=\"plugin-{id}\"><td>{id}</td><td>{}</td><td>{}</td></tr>",
+                esc(&p.metadata.version),
+                esc(&p.source),
+                id = esc(&p.metadata.id),
+            )
+        })
+        .collect();
     let options: String = providers
         .iter()
         .map(|p| format!("<option>{}</option>", esc(&p.name)))
@@ -420,9 +437,50 @@ async fn index(State(s): State<Service>, headers: HeaderMap) -> Response {
          <input id=new-base name=api_base_url placeholder=\"API base URL (optional)\" size=40> \
          <button id=add>Add</button></form>\
          <h2>Providers</h2><table id=providers><tr><th>Provider</th><th>Plugin</th><th>Grant</th>\
-         <th>Scopes</th><th>Connections</th></tr>{provider_rows}</table>"
+         <th>Scopes</th><th>Connections</th></tr>{provider_rows}</table>\
+         <h2>Plugins</h2><table id=plugins><tr><th>Plugin</th><th>Version</th><th>Source</th></tr>\
+         {plugin_rows}</table>\
+         <form method=post action=/ui/plugins/reload><input type=hidden name=csrf value=\"{csrf}\">\
+         <button id=reload-plugins>Reload plugins</button> new plugins and versions from the \
+         plugin directory</form>"
     );
     layout("grantbox", &body)
+}
+
+async fn reload_plugins(
+    State(s): State<Service>,
+    headers: HeaderMap,
+    Form(f): Form<CsrfForm>,
+) -> Response {
+    let session = match form_session(&s, &headers, &f.csrf).await {
+        Ok(session) => session,
+        Err(refused) => return *refused,
+    };
+    let message = match s.reload_plugins().await {
+        Ok(report) => {
+            let mut parts = Vec::new();
+            for p in &report.added {
+                parts.push(format!("added {} {}", p.metadata.id, p.metadata.version));
+            }
+            for r in &report.replaced {
+                parts.push(format!(
+                    "{} {} replaced {}",
+                    r.plugin.metadata.id, r.plugin.metadata.version, r.previous_version
+                ));
+            }
+            for refused in &report.failed {
+                parts.push(format!("refused {}: {}", refused.source, refused.error));
+            }
+            if parts.is_empty() {
+                "Plugins reloaded: nothing new.".to_owned()
+            } else {
+                format!("Plugins reloaded: {}.", parts.join("; "))
+            }
+        }
+        Err(e) => format!("Plugins not reloaded: {e}"),
+    };
+    set_flash(&s, &session, message).await;
+    Redirect::to("/").into_response()
 }
 
 #[derive(Deserialize)]
