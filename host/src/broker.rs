@@ -111,6 +111,10 @@ struct Inner {
     holder: String,
     cache: RwLock<HashMap<String, Cached>>,
     flights: Mutex<HashMap<String, Arc<Flight>>>,
+    /// Held while a registration is checked and stored, and during a plugin reload, so a
+    /// new plugin version is never installed unchecked against a registration made
+    /// meanwhile (in this process).
+    registrations: tokio::sync::Mutex<()>,
     providers: Mutex<HashMap<String, CachedProvider>>,
     /// Where and how the proxy sends a connection's API requests (see `proxy`).
     routes: RwLock<HashMap<String, Arc<proxy::Route>>>,
@@ -189,6 +193,7 @@ impl Broker {
                 holder: holder_id(),
                 cache: RwLock::new(HashMap::new()),
                 flights: Mutex::new(HashMap::new()),
+                registrations: tokio::sync::Mutex::new(()),
                 providers: Mutex::new(HashMap::new()),
                 routes: RwLock::new(HashMap::new()),
             }),
@@ -223,6 +228,7 @@ impl Broker {
     /// Registers a provider after validating its settings (see `check_provider`: declared
     /// fields, then the plugin's own checks). Nothing is written when validation fails.
     pub async fn add_provider(&self, config: ProviderConfig) -> Result<()> {
+        let _registering = self.inner.registrations.lock().await;
         self.check_provider(&config).await?;
         self.inner
             .store
@@ -234,6 +240,7 @@ impl Broker {
     /// settings up on their next refresh; a connection waiting for reconnection gets one
     /// new attempt.
     pub async fn update_provider(&self, config: ProviderConfig) -> Result<()> {
+        let _registering = self.inner.registrations.lock().await;
         self.check_provider(&config).await?;
         let existing = self
             .inner
@@ -273,6 +280,7 @@ impl Broker {
                 message,
             })?;
         }
+        let _registering = self.inner.registrations.lock().await;
         let provider = self
             .inner
             .store

@@ -64,6 +64,8 @@ impl Broker {
             None => Vec::new(),
         };
         paths.extend(files.iter().cloned());
+        // No registration is checked and stored while versions are checked and installed.
+        let _registering = self.inner.registrations.lock().await;
         let mut report = ReloadReport::default();
         // Plugin id → the file that provided it in this reload: as at start, the first file
         // of an id wins and a later one is refused (no flip-flopping between two versions).
