@@ -53,6 +53,16 @@ pub fn rename_params(settings: &Settings, params: &mut Params<'_>) -> Result<(),
     Ok(())
 }
 
+/// [`rename_params`] for query parameters (e.g. [`authorization_query`]).
+pub fn rename_query(settings: &Settings, query: &mut [(String, String)]) -> Result<(), OAuthError> {
+    for (from, to) in settings.map("param_names")? {
+        for (name, _) in query.iter_mut().filter(|(name, _)| name == from) {
+            name.clone_from(to);
+        }
+    }
+    Ok(())
+}
+
 /// The standard parameters of a grant: `grant_type` and what the grant needs. Scopes are
 /// added (joined by `separator`) for grants that request them.
 pub fn grant_params<'a>(

@@ -205,13 +205,7 @@ pub trait Provider {
         if !oauth::pkce_enabled(settings)? {
             query.retain(|(name, _)| !name.starts_with("code_challenge"));
         }
-        for (from, to) in settings.map("param_names")? {
-            for (name, _) in &mut query {
-                if name == from {
-                    name.clone_from(to);
-                }
-            }
-        }
+        oauth::rename_query(settings, &mut query)?;
         Ok(oauth::append_query(base, &query))
     }
 

@@ -266,7 +266,7 @@ impl Host {
         let plugin = self
             .loaded(&config.plugin)
             .ok_or_else(|| Error::UnknownPlugin(config.plugin.clone()))?;
-        Provider::new(Arc::clone(&self.inner), plugin, config)
+        self.provider_with(plugin, config)
     }
 
     /// [`Host::provider`] with a given plugin (e.g. one prepared but not installed yet).

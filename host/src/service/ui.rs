@@ -1,15 +1,15 @@
 //! The admin page at `/`: providers and connections with their state, a Connect button
 //! that runs the authorization-code flow, add and disconnect; the loaded plugins, and a
-//! button that reloads them. Server-rendered HTML, no
-//! script at all.
+//! button that reloads them. Server-rendered HTML, no script at all.
 //!
 //! Security: log-in with an admin API key creates a session (256 random bits; the store
 //! keeps only its hash, so sessions survive restarts and are shared by replicas;
 //! `HttpOnly; SameSite=Lax` cookie, 12 h, ended early by log-out or by revoking the API key
 //! it was opened with); every form carries the session's CSRF token (derived from the
-//! session's secret value), checked on every POST (with `SameSite=Lax`, a cross-site POST carries no cookie
-//! either); responses forbid framing and scripts (`Content-Security-Policy`), are not
-//! cached, and no secret — token, client secret, key — is ever rendered.
+//! session's secret value), checked on every POST (with `SameSite=Lax`, a cross-site POST
+//! carries no cookie either); responses forbid framing and scripts
+//! (`Content-Security-Policy`), are not cached, and no secret — token, client secret, key —
+//! is ever rendered.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
